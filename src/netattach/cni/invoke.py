@@ -1,0 +1,296 @@
+"""Running plugins the way libcni does: find, exec with env + stdin, chain a conflist, cache.
+
+`Invoker` mirrors libcni's CNIConfig (AddNetworkList, DelNetworkList, CheckNetworkList,
+GCNetworkList, GetStatusNetworkList). How a plugin type is run is the `Executor`'s job:
+`ExecExecutor` runs executables from CNI_PATH; the meta plugin supplies one that runs
+netattach's built-in types in process and everything else through `ExecExecutor`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from . import version as versions
+from .cache import CachedAttachment, ResultCache
+from .config import NetConfList, validate_container_id, validate_ifname, validate_network_name
+from .errors import CNIError, Code
+from .request import Command
+from .types import Result
+
+DEFAULT_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class RuntimeConf:
+    """What the runtime knows about one attachment (libcni's RuntimeConf)."""
+
+    container_id: str
+    netns: str
+    ifname: str
+    args: tuple[tuple[str, str], ...] = ()
+    capability_args: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def args_string(self) -> str:
+        return ";".join(f"{k}={v}" for k, v in self.args)
+
+
+class Executor(Protocol):
+    """Runs one plugin type for one verb; returns its parsed stdout (None when empty)."""
+
+    def execute(self, plugin_type: str, env: Mapping[str, str], stdin: bytes,
+                path: Sequence[str]) -> Any: ...
+
+
+def find_in_path(plugin_type: str, path: Sequence[str]) -> Path:
+    """The first regular executable file named `plugin_type` in `path` (libcni's FindInPath)."""
+    if not plugin_type:
+        raise CNIError(Code.INVALID_NETWORK_CONFIG, "no plugin name provided",
+                       'the network config needs "type"')
+    if os.sep in plugin_type:
+        raise CNIError(Code.INVALID_NETWORK_CONFIG, f"invalid plugin name: {plugin_type}",
+                       "a plugin type is a file name in CNI_PATH, not a path")
+    if not path:
+        raise CNIError(Code.INVALID_ENVIRONMENT, "no paths provided",
+                       f"set CNI_PATH (or binDir) to the directory holding {plugin_type!r}")
+    for directory in path:
+        candidate = Path(directory) / plugin_type
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    shown = "[" + " ".join(path) + "]"
+    raise CNIError(Code.INVALID_NETWORK_CONFIG,
+                   f"failed to find plugin {plugin_type!r} in path {shown}",
+                   f"install the {plugin_type} CNI plugin into one of these directories "
+                   "(for the standard plugins: the containernetworking-plugins package), "
+                   "or fix the NetworkAttachmentDefinition's \"type\"")
+
+
+def parse_plugin_output(stdout: bytes, stderr: bytes, returncode: int, what: str) -> Any:
+    """Decode a plugin's stdout; turn a failure into the CNIError it printed (libcni's rules)."""
+    if returncode != 0:
+        if not stdout.strip():
+            if stderr.strip():
+                raise CNIError(Code.INTERNAL, f"netplugin failed: {stderr.decode(errors='replace')!r}",
+                               f"{what} exited {returncode} without a JSON error on stdout")
+            raise CNIError(Code.INTERNAL,
+                           f"netplugin failed with no error message: exit status {returncode}",
+                           f"{what} printed nothing; run it by hand to see why")
+        try:
+            data = json.loads(stdout)
+        except ValueError as e:
+            raise CNIError(Code.INTERNAL, "netplugin failed but error parsing its diagnostic "
+                           f"message {stdout.decode(errors='replace')!r}: {e}",
+                           f"{what} must print its error as JSON on stdout") from None
+        err = CNIError.from_json(data)
+        if err is None:
+            raise CNIError(Code.INTERNAL, f"netplugin failed: {stdout.decode(errors='replace')!r}",
+                           f"{what} exited {returncode} with a non-error JSON object")
+        raise err
+    if not stdout.strip():
+        return None
+    try:
+        return json.loads(stdout)
+    except ValueError as e:
+        raise CNIError(Code.DECODING_FAILURE, f"{what}: cannot decode its output: {e}",
+                       f"it printed {stdout[:200].decode(errors='replace')!r}") from None
+
+
+@dataclass(frozen=True)
+class ExecExecutor:
+    """Runs plugin executables found in CNI_PATH, with a timeout and ETXTBSY retries."""
+
+    timeout: float = DEFAULT_TIMEOUT
+    base_env: Mapping[str, str] | None = None
+
+    def execute(self, plugin_type: str, env: Mapping[str, str], stdin: bytes,
+                path: Sequence[str]) -> Any:
+        binary = find_in_path(plugin_type, path)
+        full_env = dict(os.environ if self.base_env is None else self.base_env)
+        full_env.update(env)
+        what = f"plugin {binary}"
+        for attempt in range(6):
+            try:
+                proc = subprocess.run([str(binary)], input=stdin, env=full_env,
+                                      capture_output=True, timeout=self.timeout, check=False)
+            except subprocess.TimeoutExpired:
+                raise CNIError(Code.TRY_AGAIN_LATER,
+                               f"{what} ({env.get('CNI_COMMAND')}) timed out after "
+                               f"{self.timeout:g} s", "it was killed; the runtime may retry; "
+                               "look at why it hangs (a lock, an unreachable server)") from None
+            except OSError as e:
+                if e.errno == 26 and attempt < 5:  # ETXTBSY: the binary is being replaced
+                    time.sleep(1)
+                    continue
+                raise CNIError(Code.INTERNAL, f"cannot execute {what}: {e.strerror}",
+                               "check that the file is an executable for this machine") from None
+            return parse_plugin_output(proc.stdout, proc.stderr, proc.returncode, what)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _describe(plugin: Mapping[str, Any]) -> str:
+    return f"type={plugin.get('type', '')!r} name={plugin.get('name', '')!r}".replace("'", '"')
+
+
+def _wrap(err: CNIError, prefix: str) -> CNIError:
+    return CNIError(err.code, f"{prefix}: {err.msg}", err.details)
+
+
+@dataclass(frozen=True)
+class Invoker:
+    """Drives a conflist against one attachment as libcni does; caches results under `cache`."""
+
+    path: tuple[str, ...]
+    executor: Executor = field(default_factory=ExecExecutor)
+    cache: ResultCache = field(default_factory=ResultCache)
+
+    # -- building one plugin's stdin ------------------------------------------------------
+    @staticmethod
+    def build_config(plugin: Mapping[str, Any], name: str, cni_version: str,
+                     prev_result: Result | None, rt: RuntimeConf) -> bytes:
+        """The stdin for one plugin: name/cniVersion injected, prevResult, runtimeConfig."""
+        conf = dict(plugin)
+        conf["name"] = name
+        conf["cniVersion"] = cni_version
+        if prev_result is not None:
+            conf["prevResult"] = prev_result.to_json()
+        runtime = {cap: rt.capability_args[cap]
+                   for cap, enabled in (plugin.get("capabilities") or {}).items()
+                   if enabled is True and cap in rt.capability_args}
+        if runtime:
+            conf["runtimeConfig"] = runtime
+        return json.dumps(conf).encode()
+
+    def _env(self, command: Command, rt: RuntimeConf | None) -> dict[str, str]:
+        return {
+            "CNI_COMMAND": command.value,
+            "CNI_CONTAINERID": rt.container_id if rt else "",
+            "CNI_NETNS": rt.netns if rt else "",
+            "CNI_ARGS": rt.args_string if rt else "",
+            "CNI_IFNAME": rt.ifname if rt else "",
+            "CNI_PATH": os.pathsep.join(self.path),
+        }
+
+    def _run(self, plugin: Mapping[str, Any], command: Command, stdin: bytes,
+             rt: RuntimeConf | None) -> Any:
+        return self.executor.execute(str(plugin.get("type", "")), self._env(command, rt), stdin,
+                                     self.path)
+
+    # -- verbs ---------------------------------------------------------------------------
+    def add(self, conflist: NetConfList, rt: RuntimeConf) -> Result:
+        """ADD every plugin in order, passing each result on as prevResult; cache the last."""
+        validate_container_id(rt.container_id)
+        validate_network_name(conflist.name)
+        validate_ifname(rt.ifname)
+        result: Result | None = None
+        for plugin in conflist.plugins:
+            stdin = self.build_config(plugin, conflist.name, conflist.cni_version, result, rt)
+            try:
+                out = self._run(plugin, Command.ADD, stdin, rt)
+                if out is None:
+                    raise CNIError(Code.DECODING_FAILURE, "plugin printed no result",
+                                   "an ADD must print its result as JSON on stdout")
+                if isinstance(out, dict) and not out.get("cniVersion"):
+                    out = {**out, "cniVersion": conflist.cni_version}
+                result = Result.from_json(out)
+            except CNIError as err:
+                if len(conflist.plugins) == 1:
+                    raise
+                raise _wrap(err, f"plugin {_describe(plugin)} failed (add)") from None
+        assert result is not None
+        self.cache.write(CachedAttachment(
+            network_name=conflist.name, container_id=rt.container_id, ifname=rt.ifname,
+            config=conflist.source, netns=rt.netns, cni_args=rt.args,
+            capability_args=dict(rt.capability_args),
+            result=result.to_json()))
+        return result
+
+    def cached_result(self, conflist: NetConfList, rt: RuntimeConf) -> Result | None:
+        entry = self.cache.read(conflist.name, rt.container_id, rt.ifname)
+        if entry is None or entry.result is None:
+            return None
+        try:
+            return Result.from_json(entry.result).convert(conflist.cni_version)
+        except CNIError:
+            return None
+
+    def delete(self, conflist: NetConfList, rt: RuntimeConf) -> None:
+        """DEL every plugin in reverse, with the cached result as prevResult (0.4.0+)."""
+        prev = None
+        if versions.at_least(conflist.cni_version, "0.4.0"):
+            prev = self.cached_result(conflist, rt)
+            if prev is None:
+                self.cache.delete(conflist.name, rt.container_id, rt.ifname)
+        for plugin in reversed(conflist.plugins):
+            stdin = self.build_config(plugin, conflist.name, conflist.cni_version, prev, rt)
+            try:
+                self._run(plugin, Command.DEL, stdin, rt)
+            except CNIError as err:
+                if len(conflist.plugins) == 1:
+                    raise
+                raise _wrap(err, f"plugin {_describe(plugin)} failed (delete)") from None
+        self.cache.delete(conflist.name, rt.container_id, rt.ifname)
+
+    def check(self, conflist: NetConfList, rt: RuntimeConf) -> None:
+        """CHECK every plugin against the cached ADD result (0.4.0+; skipped by disableCheck)."""
+        if not versions.at_least(conflist.cni_version, "0.4.0"):
+            raise CNIError(Code.INCOMPATIBLE_VERSION,
+                           f"configuration version {conflist.cni_version!r} does not support the "
+                           "CHECK command", "use cniVersion 0.4.0 or later")
+        if conflist.disable_check:
+            return
+        prev = self.cached_result(conflist, rt)
+        if prev is None:
+            raise CNIError(Code.INTERNAL,
+                           f"failed to get network {conflist.name!r} cached result",
+                           f"no cached ADD result for container {rt.container_id} "
+                           f"interface {rt.ifname}; was it added through this runtime?")
+        for plugin in conflist.plugins:
+            stdin = self.build_config(plugin, conflist.name, conflist.cni_version, prev, rt)
+            self._run(plugin, Command.CHECK, stdin, rt)
+
+    def gc(self, conflist: NetConfList,
+           valid_attachments: Sequence[tuple[str, str]] | None) -> None:
+        """DEL cached attachments not in `valid_attachments`, then send GC to every plugin."""
+        if conflist.disable_gc:
+            return
+        valid = set(valid_attachments or ())
+        errors: list[str] = []
+        for entry in list(self.cache.entries(conflist.name)):
+            if (entry.container_id, entry.ifname) in valid:
+                continue
+            rt = RuntimeConf(entry.container_id, entry.netns, entry.ifname, entry.cni_args,
+                             entry.capability_args)
+            try:
+                self.delete(conflist, rt)
+            except CNIError as err:
+                errors.append(f"failed to delete stale attachment {rt.container_id} "
+                              f"{rt.ifname}: {err}")
+        if versions.at_least(conflist.cni_version, "1.1.0"):
+            listed = [{"containerID": c, "ifname": i} for c, i in valid_attachments or ()]
+            for plugin in conflist.plugins:
+                conf = {**plugin, "name": conflist.name, "cniVersion": conflist.cni_version}
+                if valid_attachments is not None:
+                    conf["cni.dev/valid-attachments"] = listed
+                    conf["cni.dev/attachments"] = listed
+                try:
+                    self._run(plugin, Command.GC, json.dumps(conf).encode(), None)
+                except CNIError as err:
+                    errors.append(f"plugin {_describe(plugin)} failed (gc): {err}")
+        if errors:
+            raise CNIError(Code.INTERNAL, f"GC of network {conflist.name!r} failed",
+                           "; ".join(errors))
+
+    def status(self, conflist: NetConfList) -> None:
+        """STATUS of every plugin; the first failure is returned (1.1.0+ only)."""
+        if not versions.at_least(conflist.cni_version, "1.1.0"):
+            return
+        for plugin in conflist.plugins:
+            conf = {**plugin, "name": conflist.name, "cniVersion": conflist.cni_version}
+            self._run(plugin, Command.STATUS, json.dumps(conf).encode(), None)
