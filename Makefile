@@ -33,7 +33,7 @@ test: deps venv
 	$(MAKE) test-host
 
 test-host: venv
-	$(PYTEST) -q tests/unit/cni tests/unit/ipam tests/unit/test_install_bin.py
+	$(PYTEST) -q tests/unit tests/netns tests/e2e
 
 ## test-vm: tests needing 802.1Q/ipvlan/dummy, in one throw-away QEMU guest
 test-vm: venv

@@ -11,7 +11,14 @@ from netattach.cni.skel import Plugin
 # type name -> "module:class". Modules are imported only when their type is used, so a
 # CNI call pays for nothing but the plugin it runs.
 BUILTIN_PLUGINS: Mapping[str, str] = MappingProxyType({
+    "bridge": "netattach.plugins.bridge:BridgePlugin",
+    "host-device": "netattach.plugins.host_device:HostDevicePlugin",
+    "host-local": "netattach.ipam.hostlocal:HostLocalIPAM",
+    "ipvlan": "netattach.plugins.ipvlan:IpvlanPlugin",
+    "macvlan": "netattach.plugins.macvlan:MacvlanPlugin",
     "static": "netattach.ipam.static:StaticIPAM",
+    "tuning": "netattach.plugins.tuning:TuningPlugin",
+    "vlan": "netattach.plugins.vlan:VlanPlugin",
 })
 
 

@@ -77,7 +77,8 @@ def parse_plugin_output(stdout: bytes, stderr: bytes, returncode: int, what: str
     if returncode != 0:
         if not stdout.strip():
             if stderr.strip():
-                raise CNIError(Code.INTERNAL, f"netplugin failed: {stderr.decode(errors='replace')!r}",
+                text = stderr.decode(errors="replace")
+                raise CNIError(Code.INTERNAL, f"netplugin failed: {text!r}",
                                f"{what} exited {returncode} without a JSON error on stdout")
             raise CNIError(Code.INTERNAL,
                            f"netplugin failed with no error message: exit status {returncode}",

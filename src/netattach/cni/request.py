@@ -5,15 +5,20 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from enum import Enum
+from enum import StrEnum
 
 from .args import CniArgs
-from .config import NetConf, loads_object, validate_container_id, validate_ifname, \
-    validate_network_name
+from .config import (
+    NetConf,
+    loads_object,
+    validate_container_id,
+    validate_ifname,
+    validate_network_name,
+)
 from .errors import CNIError, Code
 
 
-class Command(str, Enum):
+class Command(StrEnum):
     ADD = "ADD"
     DEL = "DEL"
     CHECK = "CHECK"

@@ -95,7 +95,8 @@ def dispatch(plugin: Plugin, request: Request, env: Mapping[str, str] | None = N
     command = request.command
     if command is Command.VERSION:
         return None
-    versions.parse(request.config.cni_version)
+    # No parse here: like libcni, an unparsable version is "incompatible" (code 1) for
+    # ADD/DEL and a decoding failure (code 6) only where a minimum is compared.
     _check_version(plugin, command, request.config.cni_version)
     env = os.environ if env is None else env
     if command in (Command.ADD, Command.DEL):

@@ -90,15 +90,17 @@ def load_config(request: Request) -> StaticConfig:
     if request.args.raw:
         request.args.validate(KNOWN_ARGS)
         ip_arg = request.args.get("IP")
-        if ip_arg:
-            for item in ip_arg.split(","):
-                addresses.append(StaticAddress(_cidr(item.strip(), "IP")))
+        from_args = [StaticAddress(_cidr(item.strip(), "IP"))
+                     for item in ip_arg.split(",")] if ip_arg else []
         gw_arg = request.args.get("GATEWAY")
         if gw_arg:
+            # GATEWAY= applies to the IP= addresses only, as in the reference (the config's
+            # addresses keep their own "gateway").
             for item in gw_arg.split(","):
                 gw = _ip(item, "gateway address")
-                addresses = [StaticAddress(a.address, gw) if gw in a.address.network else a
-                             for a in addresses]
+                from_args = [StaticAddress(a.address, gw) if gw in a.address.network else a
+                             for a in from_args]
+        addresses.extend(from_args)
 
     args_ips = conf.cni_args.get("ips")
     if args_ips:
@@ -136,7 +138,8 @@ class StaticIPAM(BasePlugin):
         )
 
     def delete(self, request: Request) -> None:
-        load_config(request)
+        """Nothing was allocated, so nothing to release: succeed even on a broken config."""
+        return None
 
     def check(self, request: Request) -> None:
         cfg = load_config(request)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from netattach.cni import CNIError, CniArgs
+from netattach.cni import CniArgs, CNIError
 
 CONTAINERD = ("IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=vlan-multi;"
               "K8S_POD_INFRA_CONTAINER_ID=abc123;K8S_POD_UID=0c1e0f6a")
@@ -47,6 +47,7 @@ def test_ignore_unknown_bad_bool():
 
 
 def test_last_value_wins_and_with_pairs():
-    a = CniArgs.parse("IP=192.0.2.1").with_pairs([("IP", "192.0.2.2"), ("MAC", "02:00:00:00:00:01")])
+    a = CniArgs.parse("IP=192.0.2.1").with_pairs([("IP", "192.0.2.2"),
+                                                  ("MAC", "02:00:00:00:00:01")])
     assert a.get("IP") == "192.0.2.2"
     assert a.raw == "IP=192.0.2.1;IP=192.0.2.2;MAC=02:00:00:00:00:01"

@@ -24,7 +24,8 @@ def test_conflist_basics():
 
 
 def test_conflist_cni_versions_negotiated():
-    c = NetConfList.from_bytes(conflist(cniVersion="0.4.0", cniVersions=["1.0.0", "1.1.0", "9.0.0"]))
+    c = NetConfList.from_bytes(conflist(cniVersion="0.4.0",
+                                        cniVersions=["1.0.0", "1.1.0", "9.0.0"]))
     assert c.cni_version == "1.1.0"
 
 
@@ -54,7 +55,8 @@ def test_conflist_without_plugins_key():
 
 
 def test_conf_wrapped_into_list():
-    c = NetConfList.from_any_bytes(json.dumps({"cniVersion": "0.3.1", "name": "n", "type": "bridge"}))
+    raw = {"cniVersion": "0.3.1", "name": "n", "type": "bridge"}
+    c = NetConfList.from_any_bytes(json.dumps(raw))
     assert c.name == "n" and c.cni_version == "0.3.1" and c.plugins[0]["type"] == "bridge"
 
 

@@ -102,7 +102,7 @@ def test_del_without_netns_and_without_cni_path():
 
 @pytest.mark.parametrize("conf,code,fragment", [
     ({**CONF, "cniVersion": "0.5.0"}, Code.INCOMPATIBLE_VERSION, "incompatible CNI versions"),
-    ({**CONF, "cniVersion": "x"}, Code.DECODING_FAILURE, "invalid version"),
+    ({**CONF, "cniVersion": "x"}, Code.INCOMPATIBLE_VERSION, "incompatible CNI versions"),
     ({**CONF, "name": ""}, Code.INVALID_NETWORK_CONFIG, "missing network name"),
     ({**CONF, "name": "a b"}, Code.INVALID_NETWORK_CONFIG, "invalid characters"),
     ({**CONF, "name": 7}, Code.DECODING_FAILURE, "name"),

@@ -1,0 +1,113 @@
+"""host-local's on-disk store, byte-compatible with the Go plugin so both can share it.
+
+`<dataDir>/<network>/` holds one file per allocated IP (named by the IP, content
+"<containerID>\\r\\n<ifname>"), `last_reserved_ip.<rangeset index>`, and `lock`, on which
+both implementations take flock(LOCK_EX).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from netattach.cni.types import IPAddress
+
+DEFAULT_DATA_DIR = "/var/lib/cni/networks"
+LAST_IP_PREFIX = "last_reserved_ip."
+LINE_BREAK = "\r\n"
+
+
+@dataclass(frozen=True)
+class Allocation:
+    ip: IPAddress
+    container_id: str
+    ifname: str  # "" for files written by old plugin versions (container id only)
+
+
+class Store:
+    """The allocation directory of one network; use as a context manager to hold the lock."""
+
+    def __init__(self, network: str, data_dir: str = "") -> None:
+        self.dir = Path(data_dir or DEFAULT_DATA_DIR) / network
+        self._lock_fd: int | None = None
+
+    def __enter__(self) -> Store:
+        self.dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+        fd = os.open(self.dir / "lock", os.O_CREAT | os.O_RDONLY, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._lock_fd = fd
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing releases the flock
+            self._lock_fd = None
+
+    def reserve(self, container_id: str, ifname: str, ip: IPAddress, rangeset_id: int) -> bool:
+        """Claim `ip` for (container, ifname); False when someone already holds it."""
+        path = self.dir / str(ip)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_EXCL | os.O_CREAT, 0o600)
+        except FileExistsError:
+            return False
+        try:
+            os.write(fd, f"{container_id.strip()}{LINE_BREAK}{ifname}".encode())
+        except BaseException:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise
+        os.close(fd)
+        last = self.dir / f"{LAST_IP_PREFIX}{rangeset_id}"
+        last.write_text(str(ip))
+        os.chmod(last, 0o600)
+        return True
+
+    def last_reserved(self, rangeset_id: int) -> IPAddress | None:
+        try:
+            return ipaddress.ip_address((self.dir / f"{LAST_IP_PREFIX}{rangeset_id}")
+                                        .read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def allocations(self) -> Iterator[Allocation]:
+        """Every allocation file in the directory (lock and last_reserved_ip files skipped)."""
+        try:
+            names = sorted(os.listdir(self.dir))
+        except FileNotFoundError:
+            return
+        for name in names:
+            try:
+                ip = ipaddress.ip_address(name)
+                content = (self.dir / name).read_bytes().decode(errors="replace").strip()
+            except (ValueError, OSError):
+                continue
+            cid, _, ifname = content.partition(LINE_BREAK)
+            yield Allocation(ip, cid.strip(), ifname.strip())
+
+    def by_owner(self, container_id: str, ifname: str) -> list[IPAddress]:
+        cid = container_id.strip()
+        return [a.ip for a in self.allocations() if (a.container_id, a.ifname) == (cid, ifname)]
+
+    def release(self, ip: IPAddress) -> None:
+        (self.dir / str(ip)).unlink(missing_ok=True)
+
+    def release_owner(self, container_id: str, ifname: str) -> list[IPAddress]:
+        """Free what (container, ifname) holds; falls back to legacy id-only files like Go."""
+        cid = container_id.strip()
+        allocations = list(self.allocations())
+        mine = [a.ip for a in allocations if (a.container_id, a.ifname) == (cid, ifname)]
+        if not mine:
+            mine = [a.ip for a in allocations if a.container_id == cid and not a.ifname]
+        for ip in mine:
+            self.release(ip)
+        return mine

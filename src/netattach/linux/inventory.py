@@ -1,0 +1,216 @@
+"""Inventory of stacked links (vlan, macvlan, ipvlan) across every namespace of the node.
+
+A VLAN moved into a pod keeps IFLA_LINK = its parent's ifindex in the parent's namespace
+plus IFLA_LINK_NETNSID; we resolve that nsid by asking the VLAN's namespace for the nsid
+of each known namespace (RTM_GETNSID with NETNSA_FD).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from netattach.linux.errors import LinuxNetError
+from netattach.linux.netns import HOST_NETNS_PATH, NetnsId, current_netns_id, netns_id
+from netattach.linux.records import Link
+
+NETNS_DIRS = ("/run/netns", "/var/run/netns")
+
+
+@dataclass(frozen=True)
+class NamespaceInfo:
+    """A namespace found on the node: a path to open it and a human label."""
+
+    id: NetnsId
+    path: str
+    label: str  # "host", "/run/netns/foo" or "pid 1234"
+
+
+@dataclass(frozen=True)
+class StackedLink:
+    """A link with a lower device (vlan/macvlan/ipvlan...), its parent resolved."""
+
+    kind: str
+    name: str
+    ifindex: int
+    netns: str
+    netns_id: NetnsId
+    parent_name: str | None
+    parent_ifindex: int | None
+    parent_netns: str | None
+    parent_netns_id: NetnsId | None
+    vlan_id: int | None = None
+    mode: str | None = None
+
+    def describe(self) -> str:
+        """'vlan.100 in the host namespace' / 'net1 in /run/netns/pod1'."""
+        where = "the host namespace" if self.netns == "host" else f"namespace {self.netns}"
+        return f"{self.name} in {where}"
+
+
+@dataclass(frozen=True)
+class VlanDevice:
+    """A VLAN link somewhere on the node, with its parent's name and namespace."""
+
+    vlan_id: int
+    name: str
+    ifindex: int
+    netns: str
+    parent_name: str | None
+    parent_ifindex: int | None
+    parent_netns: str | None
+    netns_id: NetnsId | None = None
+    parent_netns_id: NetnsId | None = None
+
+    def describe(self) -> str:
+        """'vlan.100 in the host namespace' / 'net1 in namespace /run/netns/pod1'."""
+        where = "the host namespace" if self.netns == "host" else f"namespace {self.netns}"
+        return f"{self.name} in {where}"
+
+
+def list_namespaces(*, include_processes: bool = True) -> list[NamespaceInfo]:
+    """All network namespaces reachable by path, de-duplicated by (st_dev, st_ino).
+
+    Order of preference for the label: host (/proc/1/ns/net, or this process's namespace
+    when pid 1's is not accessible), /run/netns bind mounts, then the first process in it.
+    """
+    found: dict[NetnsId, NamespaceInfo] = {}
+
+    def add(path: str, label: str) -> None:
+        try:
+            ident = netns_id(path)
+        except OSError:
+            return  # gone, or not accessible
+        if ident not in found:
+            found[ident] = NamespaceInfo(ident, path, label)
+
+    add(HOST_NETNS_PATH, "host")
+    if not found:  # pid 1 not inspectable (sandbox, hidepid): our process's ns is "host"
+        add("/proc/self/ns/net", "host")
+    for d in NETNS_DIRS:
+        try:
+            names = sorted(os.listdir(d))
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(d, name)
+            add(path, path)
+    if include_processes:
+        try:
+            pids = sorted((p for p in os.listdir("/proc") if p.isdigit()), key=int)
+        except OSError:
+            pids = []
+        for pid in pids:
+            add(f"/proc/{pid}/ns/net", f"pid {pid}")
+    return list(found.values())
+
+
+def _scan(ns: NamespaceInfo, kinds: frozenset[str], everyone: list[NamespaceInfo]
+          ) -> tuple[list[Link], dict[int, str], dict[int, NetnsId]] | None:
+    """Dump links of `ns`; resolve nsids to namespaces only if a stacked link needs it."""
+    from netattach.linux.netlink import NetlinkSession
+
+    try:
+        nl = NetlinkSession(ns.path)
+    except LinuxNetError:
+        return None  # the namespace vanished (process exited) or is not ours to open
+    with nl:
+        links = nl.links()
+        names = {lk.index: lk.name for lk in links}
+        stacked = [lk for lk in links if lk.kind in kinds]
+        nsids: dict[int, NetnsId] = {}
+        wanted = {lk.link_netnsid for lk in stacked if lk.link_netnsid is not None}
+        if wanted:
+            for other in everyone:
+                if other.id == ns.id:
+                    continue
+                try:
+                    nsid = nl.netnsid_of(other.path)
+                except (LinuxNetError, OSError):
+                    continue
+                if nsid in wanted:
+                    nsids[nsid] = other.id
+                    if len(nsids) == len(wanted):
+                        break
+    return stacked, names, nsids
+
+
+def list_stacked_links(kinds: str | Iterable[str],
+                       namespaces: list[NamespaceInfo] | None = None) -> list[StackedLink]:
+    """Every link of the given kind(s) in every namespace, with its parent resolved."""
+    kindset = frozenset([kinds] if isinstance(kinds, str) else kinds)
+    spaces = list_namespaces() if namespaces is None else namespaces
+    by_id = {ns.id: ns for ns in spaces}
+    scans: dict[NetnsId, tuple[list[Link], dict[int, str], dict[int, NetnsId]]] = {}
+    for ns in spaces:
+        res = _scan(ns, kindset, spaces)
+        if res is not None:
+            scans[ns.id] = res
+    # parents may live in namespaces that hold no stacked link: their names come from
+    # the scan above too, since every namespace was dumped.
+    out: list[StackedLink] = []
+    for ns in spaces:
+        if ns.id not in scans:
+            continue
+        stacked, _names, nsids = scans[ns.id]
+        for lk in stacked:
+            parent_ns_id: NetnsId | None
+            parent_ns_id = ns.id if lk.link_netnsid is None else nsids.get(lk.link_netnsid)
+            parent_name = None
+            parent_label = None
+            if parent_ns_id is not None:
+                parent_label = by_id[parent_ns_id].label
+                if parent_ns_id in scans and lk.parent_index is not None:
+                    parent_name = scans[parent_ns_id][1].get(lk.parent_index)
+            else:
+                parent_label = f"unknown namespace (nsid {lk.link_netnsid})"
+            out.append(StackedLink(
+                kind=lk.kind, name=lk.name, ifindex=lk.index, netns=ns.label, netns_id=ns.id,
+                parent_name=parent_name, parent_ifindex=lk.parent_index,
+                parent_netns=parent_label, parent_netns_id=parent_ns_id,
+                vlan_id=lk.vlan_id, mode=lk.macvlan_mode or lk.ipvlan_mode,
+            ))
+    return out
+
+
+def list_vlans(namespaces: list[NamespaceInfo] | None = None) -> list[VlanDevice]:
+    """Every VLAN device on the node (all namespaces), parent resolved."""
+    return [
+        VlanDevice(vlan_id=s.vlan_id or 0, name=s.name, ifindex=s.ifindex, netns=s.netns,
+                   parent_name=s.parent_name, parent_ifindex=s.parent_ifindex,
+                   parent_netns=s.parent_netns, netns_id=s.netns_id,
+                   parent_netns_id=s.parent_netns_id)
+        for s in list_stacked_links("vlan", namespaces)
+    ]
+
+
+def find_stacked_users(kind: str, parent_name: str, *, parent_netns: str | None = None,
+                       vlan_id: int | None = None) -> list[StackedLink]:
+    """Links of `kind` whose parent is `parent_name` in `parent_netns` (default: caller's ns).
+
+    With `vlan_id`, only links with that VLAN id.
+    """
+    want_ns = current_netns_id() if parent_netns is None else netns_id(parent_netns)
+    return [
+        s for s in list_stacked_links(kind)
+        if s.parent_netns_id == want_ns and s.parent_name == parent_name
+        and (vlan_id is None or s.vlan_id == vlan_id)
+    ]
+
+
+def find_vlan_users(parent_name: str, vlan_id: int, *, parent_netns: str | None = None
+                    ) -> list[VlanDevice]:
+    """VLAN devices using `vlan_id` on `parent_name` (in `parent_netns`, default: ours).
+
+    Use after EEXIST from create_vlan to name the culprit:
+    f"VLAN {vid} on {parent} is already used by {users[0].describe()}".
+    """
+    return [
+        VlanDevice(vlan_id=s.vlan_id or 0, name=s.name, ifindex=s.ifindex, netns=s.netns,
+                   parent_name=s.parent_name, parent_ifindex=s.parent_ifindex,
+                   parent_netns=s.parent_netns, netns_id=s.netns_id,
+                   parent_netns_id=s.parent_netns_id)
+        for s in find_stacked_users("vlan", parent_name, parent_netns=parent_netns,
+                                    vlan_id=vlan_id)
+    ]
