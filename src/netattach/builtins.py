@@ -16,6 +16,7 @@ BUILTIN_PLUGINS: Mapping[str, str] = MappingProxyType({
     "host-local": "netattach.ipam.hostlocal:HostLocalIPAM",
     "ipvlan": "netattach.plugins.ipvlan:IpvlanPlugin",
     "macvlan": "netattach.plugins.macvlan:MacvlanPlugin",
+    "netattach": "netattach.attach.meta:MetaPlugin",
     "static": "netattach.ipam.static:StaticIPAM",
     "tuning": "netattach.plugins.tuning:TuningPlugin",
     "vlan": "netattach.plugins.vlan:VlanPlugin",

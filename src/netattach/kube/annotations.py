@@ -136,7 +136,7 @@ class NetworkSelection:
     interface: str | None = None
     ips: tuple[str, ...] = ()
     mac: str | None = None
-    default_route: tuple[str, ...] = ()
+    default_route: tuple[str, ...] | None = None  # None: not asked; (): keep the plugin's own
     cni_args: Mapping[str, Any] | None = field(default=None, hash=False)
     port_mappings: tuple[PortMapping, ...] = ()
     bandwidth: Bandwidth | None = None
@@ -381,7 +381,8 @@ class _Parser:
                 '"00:11:22:33:44:55:66:77"',
             )
 
-        gateways = self._str_list(index, "default-route", get("default-route"))
+        raw_route = get("default-route")
+        gateways = self._str_list(index, "default-route", raw_route)
         for gw in gateways:
             if not _valid_ip(gw):
                 raise self.error(
@@ -400,7 +401,7 @@ class _Parser:
             interface=interface or None,
             ips=ips,
             mac=mac or None,
-            default_route=gateways,
+            default_route=gateways if raw_route is not None else None,
             cni_args=freeze(cni_args) if cni_args is not None else None,
             port_mappings=self._port_mappings(index, get("portMappings")),
             bandwidth=self._bandwidth(index, get("bandwidth")),
