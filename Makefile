@@ -31,13 +31,14 @@ $(STAMP): pyproject.toml
 ## test: everything CI runs: unit, real-namespace and e2e tests here, then the guest suite
 test: deps venv
 	$(MAKE) test-host
+	$(MAKE) test-vm
 
 test-host: venv
 	$(PYTEST) -q tests/unit tests/netns tests/e2e
 
 ## test-vm: tests needing 802.1Q/ipvlan/dummy, in one throw-away QEMU guest
 test-vm: venv
-	$(PYTHON) -m netattach.guest run --timeout 1500 -- $(abspath $(PYTHON)) -m pytest -q -p no:cacheprovider tests/vm
+	$(PYTHON) -m netattach.guest run --timeout 1500 --cwd $(CURDIR) -- $(abspath $(PYTHON)) -m pytest -q -p no:cacheprovider tests/vm
 
 demo: deps venv
 	@echo "netattach demo: the built-in static IPAM plugin, installed and asked for its version"
