@@ -40,10 +40,9 @@ test-host: venv
 test-vm: venv
 	$(PYTHON) -m netattach.guest run --timeout 1500 --cwd $(CURDIR) -- $(abspath $(PYTHON)) -m pytest -q -p no:cacheprovider tests/vm
 
+## demo: the field report's story on this machine (in the QEMU guest if 802.1Q is missing)
 demo: deps venv
-	@echo "netattach demo: the built-in static IPAM plugin, installed and asked for its version"
-	@tmp=$$(mktemp -d) && $(VENV)/bin/netattach install-bin $$tmp >/dev/null && \
-	  CNI_COMMAND=VERSION $$tmp/static && rm -rf $$tmp
+	$(VENV)/bin/netattach sandbox demo examples/vlan-multi
 
 bench: deps venv
 	@echo "no benchmark yet"

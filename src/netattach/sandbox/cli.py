@@ -7,6 +7,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from netattach.linux import LinuxNetError
+
 from .model import SandboxError
 
 GUEST_NOTICE = ("this kernel has no 802.1Q VLAN support: running the sandbox in a throw-away "
@@ -66,7 +68,7 @@ def main(argv: Sequence[str]) -> int:
             if code is not None:
                 return code
         return _dispatch(args)
-    except SandboxError as e:
+    except (SandboxError, LinuxNetError) as e:
         print(f"netattach sandbox: {e}", file=sys.stderr)
         return 1
 

@@ -47,9 +47,10 @@ def run_demo(directory: str, out: TextIO = sys.stdout) -> int:
     topo = scenario.topology
     pod = scenario.pods[0]
     try:
+        peers = ", ".join(f"{p.name} ({p.address}" + (f", VLAN {p.vlan})" if p.vlan else ")")
+                          for p in topo.peers)
         _say(out, f"== The node {topo.node_name}: NICs "
-             f"{', '.join(n.name for n in topo.nics)} on a switch; peers "
-             f"{', '.join(f'{p.name} ({p.address}, VLAN {p.vlan})' for p in topo.peers)}.")
+             f"{', '.join(n.name for n in topo.nics)} on a switch; peers {peers}.")
         stale = [f"{d.name} (VLAN {d.vlan_id} on {d.link})" for d in topo.devices]
         if stale:
             _say(out, f"   netplan once configured {', '.join(stale)}; the line is gone from "

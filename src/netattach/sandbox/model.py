@@ -39,10 +39,10 @@ class HostDevice:
 
 @dataclass(frozen=True)
 class Peer:
-    """A host on the switch, in one VLAN (access port), with one address."""
+    """A host on the switch with one address, on an access port of `vlan` (None: untagged)."""
 
     name: str
-    vlan: int
+    vlan: int | None
     address: str
 
 
@@ -58,7 +58,7 @@ class Topology:
 
     @property
     def vlans(self) -> set[int]:
-        ids = {p.vlan for p in self.peers} | {d.vlan_id for d in self.devices}
+        ids = {p.vlan for p in self.peers if p.vlan} | {d.vlan_id for d in self.devices}
         for nic in self.nics:
             ids |= set(nic.trunk) | ({nic.access} if nic.access else set())
         return ids
@@ -155,14 +155,14 @@ def _topology(doc: Mapping[str, Any], where: str) -> Topology:
     peers = []
     for i, raw in enumerate(spec.get("peers") or []):
         if not isinstance(raw, dict) or not raw.get("name") or not raw.get("address"):
-            raise SandboxError(f"{where}: spec.peers[{i}] needs name, vlan and address")
+            raise SandboxError(f"{where}: spec.peers[{i}] needs a name and an address")
         try:
             ipaddress.ip_interface(raw["address"])
         except ValueError:
             raise SandboxError(f"{where}: peer {raw['name']}: {raw['address']!r} is not an "
                                "address in CIDR notation") from None
-        peers.append(Peer(str(raw["name"]), _vid(raw.get("vlan"), f"{where}: peer"),
-                          str(raw["address"])))
+        vlan = _vid(raw["vlan"], f"{where}: peer {raw['name']}") if raw.get("vlan") else None
+        peers.append(Peer(str(raw["name"]), vlan, str(raw["address"])))
     for n in [*(x.name for x in nics), *(p.name for p in peers)]:
         if len(n) > 15 or any(c.isspace() or c in "/:" for c in n):
             raise SandboxError(f"{where}: {n!r} is not a valid interface name")

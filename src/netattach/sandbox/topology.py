@@ -56,7 +56,7 @@ def build(topo: Topology, names: Names, created: list[str]) -> None:
     switch = netns.add(names.switch)
     created.append(names.switch)
     with netlink_session(switch) as sw, netlink_session(node) as nd:
-        sw.ensure_bridge(SWITCH_BRIDGE, vlan_filtering=bool(topo.vlans))
+        sw.ensure_bridge(SWITCH_BRIDGE, vlan_filtering=True if topo.vlans else None)
         sw.set_up(SWITCH_BRIDGE)
         for nic in topo.nics:
             port = f"p-{nic.name}"[:15]
