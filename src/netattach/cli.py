@@ -6,6 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from netattach.nodeinstall import NodePaths, Outcome
 
 
 def _cmd_install_bin(args: argparse.Namespace) -> int:
@@ -17,8 +21,12 @@ def _cmd_install_bin(args: argparse.Namespace) -> int:
         print(f"netattach install-bin: unknown plugin type(s) {', '.join(unknown)}; "
               f"built-in types are {', '.join(sorted(BUILTIN_PLUGINS))}", file=sys.stderr)
         return 2
+    from netattach.install import Runtime
+
+    runtime = (Runtime.at_prefix(args.prefix, args.python) if args.prefix
+               else Runtime(args.python, Runtime.current().paths) if args.python else None)
     try:
-        written = install_bin(Path(args.directory), args.types or None)
+        written = install_bin(Path(args.directory), args.types or None, runtime)
     except OSError as e:
         print(f"netattach install-bin: cannot write into {args.directory}: {e.strerror}; "
               "check that the directory is writable (it usually needs root)", file=sys.stderr)
@@ -71,6 +79,61 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
         node_name=args.node_name or "", output=args.output))
 
 
+def _node_paths(args: argparse.Namespace) -> NodePaths:
+    from netattach.nodeinstall import NodePaths
+
+    return NodePaths(root=Path(args.root), cni_bin_dir=args.cni_bin_dir,
+                     cni_conf_dir=args.cni_conf_dir, state_dir=args.state_dir,
+                     runtime_dir=args.runtime_dir)
+
+
+def _report(command: str, outcome: Outcome) -> None:
+    for line in outcome.changes:
+        print(line)
+    for line in outcome.warnings:
+        print(f"netattach {command}: note: {line}", file=sys.stderr)
+
+
+def _cmd_install(args: argparse.Namespace) -> int:
+    from netattach.nodeinstall import InstallOptions, NodeInstallError, install
+
+    opts = InstallOptions(paths=_node_paths(args), mode=args.mode,
+                          kubeconfig=args.kubeconfig or "", plugins=tuple(args.plugins or ()),
+                          runtime=Path(args.runtime) if args.runtime else None)
+    try:
+        outcome = install(opts)
+    except (NodeInstallError, OSError) as e:
+        print(f"netattach install: {e}", file=sys.stderr)
+        return 1
+    _report("install", outcome)
+    if not outcome.changes:
+        print("netattach install: already installed, nothing changed")
+    return 0
+
+
+def _cmd_uninstall(args: argparse.Namespace) -> int:
+    from netattach.nodeinstall import NodeInstallError, uninstall
+
+    try:
+        outcome = uninstall(_node_paths(args), force=args.force)
+    except (NodeInstallError, OSError) as e:
+        print(f"netattach uninstall: {e}", file=sys.stderr)
+        return 1
+    _report("uninstall", outcome)
+    return 0
+
+
+def _node_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", default="/", help="the node's root file system (default /; "
+                   "/host in a pod with the host mounted there)")
+    p.add_argument("--cni-bin-dir", default="/opt/cni/bin", help="default /opt/cni/bin")
+    p.add_argument("--cni-conf-dir", default="/etc/cni/net.d", help="default /etc/cni/net.d")
+    p.add_argument("--state-dir", default="/var/lib/netattach",
+                   help="where install records what it changed (default /var/lib/netattach)")
+    p.add_argument("--runtime-dir", default="/opt/netattach",
+                   help="where runtime bundles go (default /opt/netattach)")
+
+
 def _cmd_version(args: argparse.Namespace) -> int:
     import netattach
     from netattach.cni import version
@@ -91,6 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("directory", help="the CNI bin directory, e.g. /opt/cni/bin")
     p.add_argument("--type", dest="types", action="append",
                    help="only this plugin type (repeatable)")
+    p.add_argument("--prefix", help="the executables run the self-contained runtime at this "
+                   "path on the host (PREFIX/bin/python3, PREFIX/lib/python3.X/site-packages), "
+                   "e.g. /opt/netattach/0.1.0; see docs/install.md")
+    p.add_argument("--python", help="interpreter path written into the executables' #! line "
+                   "(default: PREFIX/bin/python3, else this interpreter)")
     p.set_defaults(func=_cmd_install_bin)
 
     p = sub.add_parser("plugin", help="run a built-in plugin as a CNI executable (env + stdin)")
@@ -135,6 +203,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--node-name", help="this node's name: only its pods count")
     p.add_argument("-o", "--output", choices=("text", "json"), default="text")
     p.set_defaults(func=_cmd_doctor)
+
+    p = sub.add_parser("install", help="install netattach on this node without a DaemonSet "
+                       "(thin mode), or the executables for the DaemonSet (see docs/install.md)")
+    _node_flags(p)
+    p.add_argument("--mode", choices=("thin", "thick"), default="thin",
+                   help="thin: the netattach executable and 00-netattach.conflist; thick: "
+                   "only netattach-shim (the daemon writes the config). Default thin")
+    p.add_argument("--kubeconfig", help="kubeconfig path on the node, written into "
+                   "00-netattach.conflist (thin mode; without it no NADs are attached)")
+    p.add_argument("--plugin", dest="plugins", action="append",
+                   help="also install this built-in plugin executable (repeatable; a file "
+                   "of that name is backed up and restored by uninstall)")
+    p.add_argument("--runtime", help="copy this self-contained runtime bundle (the image's "
+                   "/opt/netattach/runtime) to --runtime-dir and run the executables with it")
+    p.set_defaults(func=_cmd_install)
+
+    p = sub.add_parser("uninstall", help="undo `netattach install` exactly, restoring what "
+                       "it replaced")
+    _node_flags(p)
+    p.add_argument("--force", action="store_true",
+                   help="also remove files that changed since install")
+    p.set_defaults(func=_cmd_uninstall)
 
     p = sub.add_parser("version", help="print the version")
     p.set_defaults(func=_cmd_version)

@@ -21,7 +21,8 @@ def test_install_bin_writes_working_executables(tmp_path):
     assert proc.returncode == 0
     assert "1.1.0" in json.loads(proc.stdout)["supportedVersions"]
     from netattach.builtins import BUILTIN_PLUGINS
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(BUILTIN_PLUGINS)  # no temp files
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*BUILTIN_PLUGINS,
+                                                                 "netattach-shim"])  # no tmp
 
 
 def test_install_bin_replaces_a_running_binary_atomically(tmp_path):

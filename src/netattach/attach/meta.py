@@ -12,10 +12,12 @@ import ipaddress
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from netattach.cni import version as versions
 from netattach.cni.cache import ResultCache
 from netattach.cni.config import NetConfList
 from netattach.cni.errors import CNIError, Code
@@ -28,7 +30,7 @@ from .config import MetaConfig
 from .default_route import adjusted_result, apply_in_pod, wants_default_route
 from .delegate_cache import Delegate, DelegateCache, PodAttachments
 from .executor import HybridExecutor
-from .plan import PodInfo, plan_attachments
+from .plan import PodInfo, error_prefix, plan_attachments
 
 log = logging.getLogger("netattach")
 
@@ -36,6 +38,9 @@ READINESS_TIMEOUT = 45.0
 POD_LOOKUP_ATTEMPTS = 10
 POD_LOOKUP_INTERVAL = 0.25
 POD_ANNOTATIONS_CAPABILITY = "io.kubernetes.cri.pod-annotations"
+
+# cfg -> an object with KubeClient's get_pod/get_nad/set_network_status/record_event/close
+KubeFactory = Callable[[MetaConfig], Any]
 
 
 @dataclass(frozen=True)
@@ -45,26 +50,29 @@ class Context:
     cfg: MetaConfig
     invoker: Invoker
     cache: DelegateCache
+    kube_factory: KubeFactory | None = None
 
     @classmethod
-    def build(cls, request: Request) -> Context:
+    def build(cls, request: Request, kube_factory: KubeFactory | None = None) -> Context:
         cfg = MetaConfig.from_netconf(request.config)
         path = tuple(p for p in (cfg.bin_dir, *request.path) if p)
         invoker = Invoker(path=path, executor=HybridExecutor(),
                           cache=ResultCache(Path(cfg.cni_dir)))
-        return cls(cfg, invoker, DelegateCache(Path(cfg.cni_dir)))
+        return cls(cfg, invoker, DelegateCache(Path(cfg.cni_dir)), kube_factory)
 
     def kube(self) -> Any:
         """A KubeClient, or None when no kubeconfig is configured (delegates only)."""
         if not self.cfg.kubeconfig:
             return None
+        if self.kube_factory is not None:  # the daemon's shared, cached client
+            return self.kube_factory(self.cfg)
         from netattach.kube.client import KubeClient
 
         return KubeClient.from_kubeconfig(self.cfg.kubeconfig)
 
 
 def _prefix(att: PodAttachments, uid: str, net: str) -> str:
-    return f"[{att.pod_namespace}/{att.pod_name}/{uid}:{net}]" if att.pod_name else f"[{net}]"
+    return error_prefix(att.pod_namespace, att.pod_name, uid, net)
 
 
 def _runtime_conf(att: PodAttachments, d: Delegate) -> RuntimeConf:
@@ -72,11 +80,18 @@ def _runtime_conf(att: PodAttachments, d: Delegate) -> RuntimeConf:
 
 
 class MetaPlugin(BasePlugin):
+    """`kube_factory(cfg)`, if given, supplies the API client instead of one per call from
+    the kubeconfig (the node daemon passes its watch caches); its `close()` is called
+    after each use."""
+
     type_name = "netattach"
+
+    def __init__(self, kube_factory: KubeFactory | None = None) -> None:
+        self._kube_factory = kube_factory
 
     # -- ADD ---------------------------------------------------------------------------
     def add(self, request: Request) -> Result:
-        ctx = Context.build(request)
+        ctx = Context.build(request, self._kube_factory)
         configure_logging(ctx.cfg)
         wait_for_readiness(ctx.cfg.readiness_indicator_file)
         kube = ctx.kube()
@@ -92,6 +107,11 @@ class MetaPlugin(BasePlugin):
                     kube.record_event(kube.get_pod(pod.namespace, pod.name), "Warning",
                                       "NoNetworkFound", err.msg)
                 raise
+            # -- pre-ADD checks (netattach.attach.preflight): culprit + fix, nothing attached
+            from .preflight import enforce_before_add
+
+            enforce_before_add(att, ctx.cfg, kube)
+            # --
             ctx.cache.save(att)
             results = add_delegates(ctx, att)
             results = apply_default_routes(ctx, att, results)
@@ -104,7 +124,7 @@ class MetaPlugin(BasePlugin):
 
     # -- DEL ---------------------------------------------------------------------------
     def delete(self, request: Request) -> None:
-        ctx = Context.build(request)
+        ctx = Context.build(request, self._kube_factory)
         configure_logging(ctx.cfg)
         att = ctx.cache.load(request.container_id)
         if att is None:
@@ -122,7 +142,8 @@ class MetaPlugin(BasePlugin):
 
     # -- CHECK -------------------------------------------------------------------------
     def check(self, request: Request) -> None:
-        ctx = Context.build(request)
+        ctx = Context.build(request, self._kube_factory)
+        configure_logging(ctx.cfg)
         att = ctx.cache.load(request.container_id)
         if att is None:
             raise CNIError(Code.INTERNAL, f"no attachments recorded for container "
@@ -131,6 +152,10 @@ class MetaPlugin(BasePlugin):
         att = replace(att, netns=request.netns)
         for d in att.delegates:
             conflist = NetConfList.from_bytes(d.conflist)
+            if not versions.at_least(conflist.cni_version, "0.4.0"):
+                log.info("CHECK %s: skipping network %r (%s): cniVersion %s has no CHECK",
+                         request.container_id, d.network, d.ifname, conflist.cni_version)
+                continue
             try:
                 ctx.invoker.check(conflist, _runtime_conf(att, d))
             except CNIError as err:
@@ -140,7 +165,7 @@ class MetaPlugin(BasePlugin):
 
     # -- GC and STATUS: forwarded to every delegate network ----------------------------
     def gc(self, request: Request) -> None:
-        ctx = Context.build(request)
+        ctx = Context.build(request, self._kube_factory)
         valid = {a.container_id for a in request.config.valid_attachments or ()}
         errors: list[str] = []
         networks: dict[str, NetConfList] = {}
@@ -164,7 +189,7 @@ class MetaPlugin(BasePlugin):
             raise CNIError(Code.INTERNAL, "GC of netattach delegates failed", "; ".join(errors))
 
     def status(self, request: Request) -> None:
-        ctx = Context.build(request)
+        ctx = Context.build(request, self._kube_factory)
         seen: set[str] = set()
         for att in ctx.cache.all():
             for d in att.delegates:
@@ -253,34 +278,46 @@ def lookup_pod(request: Request, kube: Any, cfg: MetaConfig) -> PodInfo | None |
 
 def add_delegates(ctx: Context, att: PodAttachments) -> list[Result]:
     """ADD every delegate in order; on a failure DEL what was added, in reverse, and raise."""
-    from netattach.linux import NetnsNotFound, netlink_session
-
     results: list[Result] = []
     for index, d in enumerate(att.delegates):
-        prefix = _prefix(att, att.pod_uid, d.network)
         try:
-            try:
-                with netlink_session(att.netns) as nl:
-                    if nl.find_link(d.ifname) is not None:
-                        raise CNIError(Code.INTERNAL,
-                                       f"interface name {d.ifname} already exists in the pod",
-                                       f"network {d.name} would be {d.ifname}, which the pod "
-                                       "already has; request another \"interface\"")
-            except NetnsNotFound:
-                raise CNIError(Code.INVALID_NETNS, f"netns {att.netns} does not exist",
-                               "the sandbox's network namespace is gone") from None
-            conflist = NetConfList.from_bytes(d.conflist)
-            result = ctx.invoker.add(conflist, _runtime_conf(att, d))
+            require_free_ifname(att, d)
+        except CNIError as err:  # nothing of this delegate exists yet: keep the pod's link
+            raise roll_back(ctx, att, d, index, err) from None
+        try:
+            result = ctx.invoker.add(NetConfList.from_bytes(d.conflist), _runtime_conf(att, d))
             check_requested_ips(d, result)
-            results.append(result)
         except CNIError as err:
-            del_delegates(ctx, att, reversed(att.delegates[:index + 1]))
-            ctx.cache.remove(att.container_id)
-            raise CNIError(err.code, f'{prefix}: error adding container to network '
-                           f'"{d.network}": {err.msg}', err.details) from None
+            raise roll_back(ctx, att, d, index + 1, err) from None
+        results.append(result)
         log.info("Add: %s:%s:%s(%s):%s %s", att.pod_namespace, att.pod_name, att.pod_uid,
                  d.network, d.ifname, result.to_json())
     return results
+
+
+def require_free_ifname(att: PodAttachments, d: Delegate) -> None:
+    """The pod must not have `d.ifname` yet (Multus's validateIfName)."""
+    from netattach.linux import NetnsNotFound, netlink_session
+
+    try:
+        with netlink_session(att.netns) as nl:
+            if nl.find_link(d.ifname) is not None:
+                raise CNIError(Code.INTERNAL,
+                               f"interface name {d.ifname} already exists in the pod",
+                               f"network {d.name} would be {d.ifname}, which the pod "
+                               "already has; request another \"interface\"")
+    except NetnsNotFound:
+        raise CNIError(Code.INVALID_NETNS, f"netns {att.netns} does not exist",
+                       "the sandbox's network namespace is gone") from None
+
+
+def roll_back(ctx: Context, att: PodAttachments, failed: Delegate, count: int,
+              err: CNIError) -> CNIError:
+    """DEL the first `count` delegates in reverse and drop the cache; the error to return."""
+    del_delegates(ctx, att, reversed(att.delegates[:count]))
+    ctx.cache.remove(att.container_id)
+    return CNIError(err.code, f"{_prefix(att, att.pod_uid, failed.network)}: error adding "
+                    f'container to network "{failed.network}": {err.msg}', err.details)
 
 
 def check_requested_ips(d: Delegate, result: Result) -> None:
@@ -343,10 +380,20 @@ def apply_default_routes(ctx: Context, att: PodAttachments, results: list[Result
                          ) -> list[Result]:
     if not wants_default_route(att.delegates):
         return results
+    from netattach.linux import LinuxNetError
+
     out = []
     for d, result in zip(att.delegates, results, strict=True):
         after = adjusted_result(d, result, True)
-        apply_in_pod(att.netns, d, result, after)
+        try:
+            apply_in_pod(att.netns, d, result, after)
+        except LinuxNetError as e:  # e.g. a gateway outside the interface's subnets
+            addrs = ", ".join(str(ip.address) for ip in result.ips) or "no address"
+            err = CNIError(Code.INTERNAL, f"cannot set the default route of {d.ifname} via "
+                           f"{', '.join(d.default_route or ()) or 'its own gateway'}: {e}",
+                           f"{d.ifname} has {addrs}; the pod's \"default-route\" for {d.name} "
+                           "must name a gateway reachable from those addresses")
+            raise roll_back(ctx, att, d, len(att.delegates), err) from None
         if after != result:
             entry = ctx.invoker.cache.read(d.network, att.container_id, d.ifname)
             if entry is not None:

@@ -179,19 +179,29 @@ def plan_attachments(cfg: MetaConfig, request: Request, pod: PodInfo | None,
             ifname=sel.interface or f"net{len(delegates)}", capability_args=caps,
             cni_args=tuple(base_args + extra_args + pairs), requested_ips=tuple(sel.ips),
             default_route=tuple(sel.default_route) if sel.default_route is not None else None))
-    _check_unique_ifnames(delegates, pod_ref)
+    _check_unique_ifnames(delegates, pod)
     _check_default_routes(delegates, pod_ref)
     return PodAttachments(request.container_id, request.netns, pod.namespace if pod else "",
                           pod.name if pod else "", pod.uid if pod else "", tuple(delegates))
 
 
-def _check_unique_ifnames(delegates: list[Delegate], pod_ref: str) -> None:
+def error_prefix(namespace: str, name: str, uid: str, network: str) -> str:
+    """Multus's `[ns/pod/uid:network]` in front of a delegate's error (`[network]` sans pod)."""
+    return f"[{namespace}/{name}/{uid}:{network}]" if name else f"[{network}]"
+
+
+def _check_unique_ifnames(delegates: list[Delegate], pod: PodInfo | None) -> None:
+    """Two attachments under one name: refused now, worded as Multus's failed ADD of it."""
     seen: dict[str, str] = {}
     for d in delegates:
         if d.ifname in seen:
-            raise _invalid(f"{pod_ref}: interface name {d.ifname} is requested twice "
+            prefix = error_prefix(pod.namespace, pod.name, pod.uid, d.network) if pod \
+                else error_prefix("", "", "", d.network)
+            raise _invalid(f'{prefix}: error adding container to network "{d.network}": '
+                           f"interface name {d.ifname} is requested twice "
                            f"({seen[d.ifname]} and {d.name})",
-                           "give each network its own \"interface\" in the annotation")
+                           "give each network its own \"interface\" in the annotation; "
+                           "nothing was attached")
         seen[d.ifname] = d.name
 
 

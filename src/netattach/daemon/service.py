@@ -1,0 +1,240 @@
+"""The CNI request API, transport aside: `{env, config}` in, `(HTTP status, body)` out.
+
+The core is thin mode's: `request_from_env` then `dispatch(MetaPlugin(...), request)`.
+What the daemon adds is around it, never inside: the daemon config written over the CNI
+config, the shared watch caches handed to the meta plugin, one lock per container id (ADD
+and DEL of one sandbox never overlap), a bound on requests in flight, metrics and logs.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from netattach.cni.errors import CNIError, Code
+
+from .config import DaemonConfig
+from .logs import request_fields
+from .metrics import Metrics
+
+log = logging.getLogger("netattach.daemon")
+
+# CNI error code -> HTTP status of the answer (the body is the CNI error object).
+_HTTP_STATUS = {Code.TRY_AGAIN_LATER: 503, Code.INVALID_ENVIRONMENT: 400,
+                Code.DECODING_FAILURE: 400, Code.INVALID_NETWORK_CONFIG: 400,
+                Code.INCOMPATIBLE_VERSION: 400, Code.UNSUPPORTED_FIELD: 400}
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: Mapping[str, Any]
+
+    def encode(self) -> bytes:
+        return json.dumps(self.body).encode()
+
+
+class KeyedLocks:
+    """One lock per key, created on demand and dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}
+
+    @contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.get(key, (threading.Lock(), 0))
+            self._locks[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                lock, users = self._locks[key]
+                if users == 1:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (lock, users - 1)
+
+
+@dataclass
+class Admission:
+    """At most `running` requests run at once; at most `queued` more wait; others: code 11."""
+
+    running: int
+    queued: int
+    _slots: threading.BoundedSemaphore = field(init=False)
+    _guard: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _pending: int = field(default=0, init=False)
+    _idle: threading.Condition = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._slots = threading.BoundedSemaphore(self.running)
+        self._idle = threading.Condition(self._guard)
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    @contextmanager
+    def admit(self) -> Iterator[None]:
+        """Count this request in; raises CNIError 11 when the queue is full."""
+        with self._guard:
+            if self._pending >= self.running + self.queued:
+                raise CNIError(Code.TRY_AGAIN_LATER,
+                               f"netattach daemon is busy: {self._pending} CNI requests in "
+                               "flight", f"the limit is maxInFlight={self.running} running + "
+                               f"maxQueued={self.queued} waiting; the runtime retries, raise "
+                               "the limits in the daemon config if this persists")
+            self._pending += 1
+        try:
+            yield
+        finally:
+            with self._guard:
+                self._pending -= 1
+                self._idle.notify_all()
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        with self._slots:
+            yield
+
+    def wait_idle(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._guard:
+            while self._pending:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(left)
+        return True
+
+
+def decode_body(raw: bytes) -> tuple[dict[str, str], bytes]:
+    """`{"env": {...}, "config": "<base64>"}` -> (env, stdin); CNIError 6 when malformed."""
+    def bad(why: str) -> CNIError:
+        return CNIError(Code.DECODING_FAILURE, f"netattach daemon: bad /cni request: {why}",
+                        'the body must be {"env": {"CNI_COMMAND": ...}, "config": "<base64 of '
+                        'the CNI config>"}; use the netattach-shim of the same version')
+    try:
+        body = json.loads(raw)
+    except ValueError as e:
+        raise bad(f"not JSON ({e})") from None
+    if not isinstance(body, dict):
+        raise bad("not a JSON object")
+    env = body.get("env")
+    if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                            for k, v in env.items()):
+        raise bad('"env" must be an object of strings')
+    config = body.get("config", "")
+    if not isinstance(config, str):
+        raise bad('"config" must be a base64 string')
+    try:
+        stdin = base64.b64decode(config, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise bad(f'"config" is not base64 ({e})') from None
+    return env, stdin
+
+
+@dataclass
+class CniService:
+    """Serves `POST /cni` bodies. `plugin_for(want_uid)` builds the meta plugin per request."""
+
+    config: DaemonConfig
+    metrics: Metrics
+    plugin_for: Callable[[str], Any]
+    locks: KeyedLocks = field(default_factory=KeyedLocks)
+    admission: Admission = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.admission = Admission(self.config.max_in_flight, self.config.max_queued)
+
+    def handle(self, raw: bytes) -> Answer:
+        started = time.monotonic()
+        verb = "unknown"
+        try:
+            env, stdin = decode_body(raw)
+            verb = env.get("CNI_COMMAND", "") or "unknown"
+            with self.admission.admit():
+                self.metrics.in_flight.set(self.admission.pending)
+                answer = self._serve(env, stdin)
+        except CNIError as err:
+            if err.code == Code.TRY_AGAIN_LATER and "busy" in err.msg:
+                self.metrics.rejected.inc()
+            answer = Answer(_status_of(err), err.to_json())
+        finally:
+            self.metrics.in_flight.set(self.admission.pending)
+        result = "ok" if answer.status == 200 else str(answer.body.get("code", "error"))
+        self.metrics.requests.labels(verb=verb, result=result).inc()
+        self.metrics.latency.labels(verb=verb).observe(time.monotonic() - started)
+        return answer
+
+    def _serve(self, env: dict[str, str], stdin: bytes) -> Answer:
+        from netattach.cni.request import Command, parse_command, request_from_env
+        from netattach.cni.skel import dispatch, version_info
+
+        command = parse_command(env)
+        ifname = env.get("CNI_IFNAME", "")
+        container = env.get("CNI_CONTAINERID", "")
+        pod = _pod_of(env.get("CNI_ARGS", ""))
+        conf = self._config(stdin, command)
+        network = str(conf.get("name", "")) if isinstance(conf, dict) else ""
+        with request_fields(verb=command.value, pod=pod, container=container[:12],
+                            network=network, ifname=ifname):
+            if command is Command.VERSION:
+                return Answer(200, {"result": version_info(self.plugin_for(""))})
+            stdin = json.dumps(conf).encode() if isinstance(conf, dict) else stdin
+            with self.locks.hold(container or f"<{command.value}>"), self.admission.slot():
+                t0 = time.monotonic()
+                request = request_from_env(env, stdin)
+                plugin = self.plugin_for(request.args.pod_uid)
+                config_version = request.config.cni_version
+                try:
+                    result = dispatch(plugin, request, env)
+                except CNIError as err:
+                    log.warning("%s failed after %.0f ms: %s", command.value,
+                                (time.monotonic() - t0) * 1000, err)
+                    return Answer(_status_of(err), err.to_json(config_version))
+                except Exception as exc:  # noqa: BLE001 - the runtime must get a CNI error
+                    log.exception("%s crashed", command.value)
+                    err = CNIError(Code.INTERNAL, f"netattach: {exc}", f"unexpected "
+                                   f"{type(exc).__name__}; this is a bug, please report it")
+                    return Answer(500, err.to_json(config_version))
+                log.info("%s done in %.0f ms", command.value, (time.monotonic() - t0) * 1000)
+                body = {} if result is None else {"result": result.to_json(config_version)}
+                return Answer(200, body)
+
+    def _config(self, stdin: bytes, command: Any) -> Any:
+        """The CNI config with the daemon's keys over it (unchanged if it is not an object:
+        request_from_env reports that with the thin-mode error)."""
+        from netattach.cni.request import Command
+
+        if command is Command.VERSION:
+            return None
+        try:
+            conf = json.loads(stdin)
+        except ValueError:
+            return None
+        return self.config.override(conf) if isinstance(conf, dict) else None
+
+
+def _status_of(err: CNIError) -> int:
+    try:
+        return _HTTP_STATUS.get(Code(err.code), 500)
+    except ValueError:
+        return 500
+
+
+def _pod_of(cni_args: str) -> str:
+    fields = dict(p.split("=", 1) for p in cni_args.split(";") if "=" in p)
+    ns, name = fields.get("K8S_POD_NAMESPACE", ""), fields.get("K8S_POD_NAME", "")
+    return f"{ns}/{name}" if ns and name else ""
