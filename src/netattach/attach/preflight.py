@@ -1,0 +1,118 @@
+"""Pre-ADD checks: refuse a pod's ADD before any plugin runs when doctor can name the culprit.
+
+Runs the cheap, pod-relevant doctor checks on this pod's delegates only: VLAN id range,
+master present, MTU, default-route interface, and VLAN conflicts (the namespace scan runs
+only when the pod has a vlan delegate that is not shared). The wording of a VLAN conflict
+is the vlan plugin's own EEXIST sentence, so users see one story either way.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from netattach.cni.errors import CNIError, Code
+
+from .delegate_cache import Delegate, PodAttachments
+from .plan import error_prefix
+
+if TYPE_CHECKING:
+    from netattach.doctor.checks import Inputs
+    from netattach.doctor.findings import Finding
+    from netattach.doctor.sources import NadSource
+
+    from .config import MetaConfig
+
+log = logging.getLogger("netattach")
+
+HOST_TYPES = frozenset({"vlan", "macvlan", "ipvlan", "host-device"})
+# what the plugin itself would have said, in front of the finding's title
+_PLUGIN_WORDS = {"vlan-conflict": "failed to create vlan: file exists: "}
+_CODES = {"vlan-id-out-of-range": Code.INVALID_NETWORK_CONFIG,
+          "mtu-too-large": Code.INVALID_NETWORK_CONFIG,
+          "default-route-interface": Code.INVALID_NETWORK_CONFIG}
+
+
+def _sources(att: PodAttachments) -> list[tuple[Delegate, NadSource]]:
+    from netattach.doctor.sources import NadSource
+
+    out = []
+    for d in att.delegates:
+        ns, _, name = d.name.rpartition("/")
+        out.append((d, NadSource(ns, name, d.conflist.decode("utf-8", "replace"),
+                                 f"network {d.network}, {d.ifname}")))
+    return out
+
+
+def _inputs(nads: list[NadSource]) -> Inputs | None:
+    """Inputs for these delegates, or None when none of them touches a host device."""
+    from netattach.doctor.checks import Inputs, parse_nad
+    from netattach.doctor.findings import ERROR
+    from netattach.doctor.node import vlan_snapshot
+
+    atts = [a for n in nads for a in parse_nad(n) if a.type in HOST_TYPES and not a.in_container]
+    if not atts:
+        return None
+    vlans: dict[str, set[int]] = {}
+    for a in atts:
+        if a.type == "vlan" and not a.shared and a.master and a.vlan_id is not None:
+            vlans.setdefault(a.master, set()).add(a.vlan_id)
+    return Inputs(nads=tuple(nads), node=vlan_snapshot(vlans), pod_holder_severity=ERROR)
+
+
+def check_before_add(att: PodAttachments, cfg: MetaConfig | None = None) -> list[Finding]:
+    """Error and warning findings for this pod's delegates (reads the node, changes nothing)."""
+    from netattach.doctor import checks as c
+    from netattach.doctor.findings import sort_findings
+
+    inp = _inputs([n for _, n in _sources(att)])
+    if inp is None:
+        return []
+    found = c.run_checks(inp, (c.check_vlan_range, c.check_masters, c.check_mtu,
+                               c.check_default_route_interface, c.check_vlan_conflict))
+    if any(f.id == "vlan-conflict" for f in found):
+        from dataclasses import replace
+
+        from netattach.doctor.hostconfig import read_host_config
+
+        # only now read /etc/netplan & co., to say who configured the holder
+        inp = replace(inp, host=read_host_config("/"))
+        found = [f for f in found if f.id != "vlan-conflict"] + c.check_vlan_conflict(inp)
+    return sort_findings(found)
+
+
+def finding_error(att: PodAttachments, d: Delegate, f: Finding) -> CNIError:
+    """The CNIError of a failed ADD: Multus's prefix, the culprit in msg, the fix in details."""
+    msg = (f"{error_prefix(att.pod_namespace, att.pod_name, att.pod_uid, d.network)}: error "
+           f'adding container to network "{d.network}": {_PLUGIN_WORDS.get(f.id, "")}{f.title}')
+    details = "fix: " + "; ".join(f.fix) + " | evidence: " + "; ".join(f.evidence) + \
+        f" | netattach preflight {f.id}, nothing was attached"
+    return CNIError(_CODES.get(f.id, Code.INTERNAL), msg, details)
+
+
+def enforce_before_add(att: PodAttachments, cfg: MetaConfig, kube: Any) -> None:
+    """Raise the first error finding as a CNIError and record a Warning event on the pod.
+
+    A failure of the checks themselves never blocks the ADD (it is logged).
+    """
+    try:
+        findings = check_before_add(att, cfg)
+    except Exception as e:  # noqa: BLE001 - the plugins still check for themselves
+        log.warning("pre-ADD checks of %s skipped: %s", att.pod_ref, e)
+        return
+    for f in findings:
+        if f.severity != "error":
+            log.info("pre-ADD %s %s: %s", f.severity, f.id, f.title)
+    errors = [f for f in findings if f.severity == "error"]
+    if not errors:
+        return
+    f = errors[0]
+    d = next((d for d, n in _sources(att) if n.key == f.nad), att.delegates[-1])
+    err = finding_error(att, d, f)
+    if kube is not None and att.pod_name:
+        try:
+            kube.record_event(kube.get_pod(att.pod_namespace, att.pod_name), "Warning",
+                              f.reason, err.msg)
+        except Exception as e:  # noqa: BLE001 - the event is best effort
+            log.warning("cannot record %s event on %s: %s", f.reason, att.pod_ref, e)
+    raise err

@@ -1,0 +1,164 @@
+"""A read-only snapshot of the node's links, as plain frozen data the checks can reason on.
+
+The node's own namespace is the one doctor runs in (the host, or a netns standing in for
+it in tests); pod namespaces are every other namespace reachable on the node. Checks are
+unit-tested with synthetic snapshots: build NodeSnapshot(...) by hand.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+HOST = "host"
+STACKED_KINDS = ("vlan", "macvlan", "ipvlan")
+
+
+@dataclass(frozen=True)
+class NodeLink:
+    """One link. `netns` is a label ("host", "/run/netns/x", "pid 42"); `in_node` is True for
+    the node's own namespace. `parent` is the lower device, in `parent_netns`."""
+
+    name: str
+    kind: str = ""
+    netns: str = HOST
+    in_node: bool = True
+    mtu: int = 1500
+    admin_up: bool = True
+    oper_state: str = "UP"
+    parent: str | None = None
+    parent_netns: str | None = None
+    parent_in_node: bool = False
+    vlan_id: int | None = None
+    mode: str | None = None
+    addresses: tuple[str, ...] = ()  # "192.0.2.1/24"
+
+    def describe(self) -> str:
+        """As the vlan plugin says it: 'vlan.100 in the host namespace' / 'net1 in namespace X'."""
+        if self.in_node:
+            return f"{self.name} in the host namespace" + (
+                "" if self.netns == HOST else f" ({self.netns})")
+        return f"{self.name} in namespace {self.netns}"
+
+    def delete_command(self) -> str:
+        """The command that deletes this link where it lives."""
+        label = self.netns
+        if self.in_node or label == HOST:
+            return f"ip link del {self.name}"
+        if label.startswith("pid "):
+            return f"nsenter -t {label[4:]} -n ip link del {self.name}"
+        if os.path.dirname(label) in ("/run/netns", "/var/run/netns"):
+            return f"ip -n {os.path.basename(label)} link del {self.name}"
+        return f"nsenter --net={label} ip link del {self.name}"
+
+
+@dataclass(frozen=True)
+class NodeSnapshot:
+    """Links of the node namespace (all of them) and stacked links of every namespace."""
+
+    links: tuple[NodeLink, ...] = ()
+    default_route_links: tuple[str, ...] = ()  # node-namespace names
+    namespaces: tuple[str, ...] = (HOST,)
+    complete: bool = True  # False: only the node namespace was scanned (pre-ADD fast path)
+
+    def node_link(self, name: str) -> NodeLink | None:
+        return next((lk for lk in self.links if lk.in_node and lk.name == name), None)
+
+    def node_links(self) -> list[NodeLink]:
+        return [lk for lk in self.links if lk.in_node]
+
+    def vlan_users(self, parent: str, vlan_id: int) -> list[NodeLink]:
+        """VLAN devices (any namespace) on node-namespace `parent` with `vlan_id`."""
+        return [lk for lk in self.links
+                if lk.kind == "vlan" and lk.vlan_id == vlan_id and lk.parent == parent
+                and lk.parent_in_node]
+
+    def children(self, parent: str) -> list[NodeLink]:
+        """Stacked links (any namespace) whose lower device is node-namespace `parent`."""
+        return [lk for lk in self.links
+                if lk.kind in STACKED_KINDS and lk.parent == parent and lk.parent_in_node]
+
+
+def take_snapshot(*, all_namespaces: bool = True) -> NodeSnapshot:
+    """Read the node: every link and address of this namespace, its default route, and
+    (with `all_namespaces`) the vlan/macvlan/ipvlan links of every other namespace."""
+    from netattach.linux import current_netns_id, list_namespaces, list_stacked_links
+    from netattach.linux.netlink import NetlinkSession
+
+    me = current_netns_id()
+    label = node_label()
+    links: list[NodeLink] = []
+    with NetlinkSession(None) as nl:
+        raw = nl.links()
+        by_index = {lk.index: lk.name for lk in raw}
+        addrs: dict[int, list[str]] = {}
+        for a in nl.addresses():
+            addrs.setdefault(a.index, []).append(str(a.interface))
+        defaults = tuple(dict.fromkeys(
+            by_index[r.oif] for r in nl.routes() if r.is_default and r.oif in by_index))
+        for lk in raw:
+            local_parent = lk.link_netnsid is None and lk.parent_index is not None
+            links.append(NodeLink(
+                name=lk.name, kind=lk.kind, netns=label, in_node=True, mtu=lk.mtu,
+                admin_up=lk.admin_up, oper_state=lk.oper_state,
+                parent=by_index.get(lk.parent_index) if local_parent and lk.parent_index
+                else None,
+                parent_netns=label if local_parent else None, parent_in_node=local_parent,
+                vlan_id=lk.vlan_id, mode=lk.macvlan_mode or lk.ipvlan_mode,
+                addresses=tuple(addrs.get(lk.index, ()))))
+    labels = [label]
+    if all_namespaces:
+        spaces = list_namespaces()
+        labels += [ns.label for ns in spaces if ns.id != me]
+        for s in list_stacked_links(STACKED_KINDS, spaces):
+            if s.netns_id == me:
+                continue  # the node namespace was read in full above
+            links.append(NodeLink(
+                name=s.name, kind=s.kind, netns=s.netns, in_node=False,
+                parent=s.parent_name, parent_netns=s.parent_netns,
+                parent_in_node=s.parent_netns_id == me, vlan_id=s.vlan_id, mode=s.mode))
+    return NodeSnapshot(tuple(links), defaults, tuple(labels), complete=all_namespaces)
+
+
+def node_label() -> str:
+    """How the inventory labels the namespace doctor runs in: "host" for pid 1's (or when pid
+    1's is not visible), else its /run/netns path (a test node), as the vlan plugin says it."""
+    from netattach.linux import current_netns_id, netns_id
+    from netattach.linux.inventory import NETNS_DIRS
+
+    me = current_netns_id()
+    try:
+        if netns_id("/proc/1/ns/net") == me:
+            return HOST
+    except OSError:
+        return HOST
+    for d in NETNS_DIRS:
+        try:
+            names = sorted(os.listdir(d))
+        except OSError:
+            continue
+        for name in names:
+            try:
+                if netns_id(os.path.join(d, name)) == me:
+                    return os.path.join(d, name)
+            except OSError:
+                continue
+    return f"pid {os.getpid()}"
+
+
+def vlan_snapshot(parents: dict[str, set[int]]) -> NodeSnapshot:
+    """Pre-ADD fast path: the node namespace in full plus only VLANs on `parents` (by VID)."""
+    base = take_snapshot(all_namespaces=False)
+    if not parents:
+        return base
+    from netattach.linux import current_netns_id, list_vlans
+
+    me = current_netns_id()
+    extra = [NodeLink(name=v.name, kind="vlan", netns=v.netns, in_node=False,
+                      parent=v.parent_name, parent_netns=v.parent_netns, parent_in_node=True,
+                      vlan_id=v.vlan_id)
+             for v in list_vlans()
+             if v.netns_id != me and v.parent_netns_id == me
+             and v.vlan_id in parents.get(v.parent_name or "", set())]
+    return NodeSnapshot(base.links + tuple(extra), base.default_route_links,
+                        base.namespaces, complete=True)

@@ -1,0 +1,52 @@
+"""Findings for people (a table, colour only on a tty) and for tools (-o json)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from typing import TextIO
+
+from .findings import ERROR, WARNING, Finding, has_errors
+
+_COLOURS = {ERROR: "\033[31m", WARNING: "\033[33m", "info": "\033[36m"}
+_RESET = "\033[0m"
+
+
+def render_text(findings: list[Finding], *, colour: bool = False, width: int = 100) -> str:
+    """One block per finding: severity, id, title, then evidence and fix, indented."""
+    if not findings:
+        return "netattach doctor: no findings: the node and its NADs look fine.\n"
+    lines: list[str] = []
+    wrap = textwrap.TextWrapper(width=width, initial_indent="      ",
+                                subsequent_indent="        ")
+    for f in findings:
+        sev = f.severity.upper().ljust(7)
+        if colour:
+            sev = f"{_COLOURS.get(f.severity, '')}{sev}{_RESET}"
+        lines.append(f"{sev} {f.id:<24} {f.title}")
+        if f.nad:
+            lines.append(f"      nad: {f.nad}")
+        if f.evidence:
+            lines.append("    evidence:")
+            lines += [wrap.fill(e) for e in f.evidence]
+        if f.fix:
+            lines.append("    fix:")
+            lines += [wrap.fill(x) for x in f.fix]
+        lines.append("")
+    errors = sum(f.severity == ERROR for f in findings)
+    warnings = sum(f.severity == WARNING for f in findings)
+    lines.append(f"{len(findings)} finding(s): {errors} error(s), {warnings} warning(s)")
+    return "\n".join(lines) + "\n"
+
+
+def render_json(findings: list[Finding]) -> str:
+    return json.dumps([f.to_json() for f in findings], indent=2) + "\n"
+
+
+def write_report(findings: list[Finding], out: TextIO, fmt: str = "text") -> int:
+    """Write the report; return the exit code (1 with any error-level finding, else 0)."""
+    if fmt == "json":
+        out.write(render_json(findings))
+    else:
+        out.write(render_text(findings, colour=out.isatty()))
+    return 1 if has_errors(findings) else 0
