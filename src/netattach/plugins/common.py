@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from netattach.cni.errors import CNIError, Code, plugin_error
 from netattach.cni.request import Command, Request
@@ -161,8 +161,11 @@ def configure_iface(nl: NetlinkSession, ifname: str, result: Result) -> None:
     for route in result.routes:
         gw = route.gw or (gw4 if route.dst.version == 4 else gw6)
         try:
+            # scope universe unless the result says otherwise, as the reference's
+            # netlink.Route{} (a gateway-less route would otherwise get `ip`'s scope link)
             nl.add_route(route.dst, gateway=gw, dev=ifname, table=route.table,
-                         priority=route.priority or None, scope=route.scope)
+                         priority=route.priority or None,
+                         scope=route.scope if route.scope is not None else 0)
         except RouteExists:
             pass
         except LinuxNetError as e:
@@ -224,3 +227,142 @@ def validate_routes(nl: NetlinkSession, ifname: str, prev: Result) -> None:
                    (gw is None or r.gateway == gw) for r in table):
             raise plugin_error(f"Expected Route {json.dumps(route.to_json())} not found in "
                                "routing table", f"the route via {ifname} was removed after ADD")
+
+
+# -- shared by the stacked-link plugins (vlan, macvlan, ipvlan) -----------------------------
+# Added for vlan/macvlan/ipvlan; additive only, nothing above changed.
+_GO_TYPES = {int: "int", str: "string", bool: "bool"}
+
+
+def netconf_field(raw: Mapping[str, Any], key: str, kind: type, default: Any) -> Any:
+    """`raw[key]` checked like Go's json.Unmarshal into the plugin's NetConf (null = default).
+
+    A wrong type is the reference's `failed to load netconf: json: cannot unmarshal ...`.
+    """
+    value = raw.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        got = {bool: "bool", int: "number", float: "number", str: "string", list: "array",
+               dict: "object"}.get(type(value), type(value).__name__)
+        raise plugin_error(
+            f"failed to load netconf: json: cannot unmarshal {got} into Go struct field "
+            f"NetConf.{key} of type {_GO_TYPES.get(kind, kind.__name__)}",
+            f'"{key}" must be a JSON {_GO_TYPES.get(kind, kind.__name__)}, got '
+            f"{json.dumps(value)}")
+    return value
+
+
+@contextlib.contextmanager
+def master_session(pod: NetlinkSession, link_in_container: bool) -> Iterator[NetlinkSession]:
+    """Where the master lives: the pod's session with linkInContainer, else our own netns."""
+    if link_in_container:
+        yield pod
+        return
+    from netattach.linux import netlink_session
+
+    with netlink_session(None) as host:
+        yield host
+
+
+def lookup_master(nl: NetlinkSession, name: str, link_in_container: bool = False) -> Link:
+    """The master link by name; the reference's `failed to lookup master %q: %v` if absent."""
+    from netattach.linux import LinuxNetError
+
+    try:
+        link = nl.find_link(name)
+    except (LinuxNetError, ValueError) as e:
+        raise plugin_error(f'failed to lookup master "{name}": {e}',
+                           "check the \"master\" field of the network config") from None
+    if link is None:
+        where = "the container's namespace (linkInContainer)" if link_in_container \
+            else "the host namespace"
+        raise plugin_error(f'failed to lookup master "{name}": Link not found',
+                           f"no interface {name} in {where}; fix \"master\" in the network "
+                           "config or create the interface first")
+    return link
+
+
+def default_route_master(nl: NetlinkSession) -> str:
+    """Name of the default-route interface (the reference's default master)."""
+    link = nl.default_route_link()
+    if link is None:
+        raise plugin_error("no default route interface found",
+                           'set "master" in the network config: this namespace has no '
+                           "default route to pick the interface from")
+    return link.name
+
+
+def cleanup_failed_add(pod: NetlinkSession, names: Iterable[str], request: Request,
+                       ipam_called: bool) -> None:
+    """Undo a failed ADD: delete the link under any of `names`, then release IPAM (quietly)."""
+    from netattach.linux import LinuxNetError
+
+    for name in names:
+        with contextlib.suppress(LinuxNetError, ValueError):
+            if pod.delete_link(name):
+                break
+    if ipam_called:
+        ipam_del_quietly(request)
+
+
+def release_attachment(request: Request) -> None:
+    """The DEL of every stacked-link plugin: IPAM DEL (if any), then delete CNI_IFNAME.
+
+    Succeeds when CNI_NETNS is empty, the namespace or the link is gone; never needs the
+    master. The link is deleted explicitly: namespace teardown is asynchronous.
+    """
+    if request.config.ipam_type:
+        run_ipam(request, Command.DEL)
+    from netattach.linux import LinuxNetError
+
+    try:
+        delete_link_in_netns(request.netns, request.ifname)
+    except LinuxNetError as e:
+        raise plugin_error(f"failed to delete {request.ifname} in {request.netns}: {e}",
+                           "see the kernel's reason; DEL may be retried") from None
+
+
+def ipam_status(request: Request) -> None:
+    """STATUS of a plugin with an IPAM delegate: the delegate's STATUS (none: ready)."""
+    if request.config.ipam_type:
+        run_ipam(request, Command.STATUS)
+
+
+def check_container_link(nl: NetlinkSession, iface: Interface, kind: str, *,
+                         master: Link | None = None, mtu: int = 0) -> Link:
+    """CHECK the container link against prevResult's interface and the config.
+
+    Verifies it exists, has `kind`, sits on `master` (when given), has `mtu` (when set)
+    and the MAC of prevResult; messages name what differs.
+    """
+    link = nl.find_link(iface.name)
+    if link is None:
+        raise plugin_error(f"Container Interface name in prevResult: {iface.name} not found",
+                           f"{iface.name} was removed from the container after ADD; DEL and "
+                           "ADD the attachment again")
+    if link.kind != kind:
+        raise plugin_error(f"Error: Container interface {link.name} not of type {kind}",
+                           f"{link.name} is {link.kind or 'a plain device'}; something "
+                           "replaced the interface after ADD")
+    if master is not None and link.parent_index != master.index:
+        raise plugin_error(f"Container {kind} {link.name} master ifindex {link.parent_index} "
+                           f"does not match expected {master.name} (ifindex {master.index})",
+                           f"the network config says master {master.name}; the link sits on "
+                           "another device")
+    if mtu and link.mtu != mtu:
+        raise plugin_error(f"Error: configured MTU of {link.name} is {mtu}, current value is "
+                           f"{link.mtu}", "something changed the MTU after ADD")
+    if iface.mac and (link.mac or "").lower() != iface.mac.lower():
+        raise plugin_error(f"Interface {iface.name} Mac {iface.mac} doesn't match container "
+                           f"Mac: {link.mac}", "something changed the MAC address after ADD")
+    return link
+
+
+def announce_quietly(nl: NetlinkSession, ifname: str) -> None:
+    """arp_notify=1 and ndisc_notify=1 on `ifname`, best effort (as the reference does)."""
+    from netattach.linux import LinuxNetError
+
+    for key in (f"net/ipv4/conf/{ifname}/arp_notify", f"net/ipv6/conf/{ifname}/ndisc_notify"):
+        with contextlib.suppress(LinuxNetError, OSError):
+            nl.sysctl_set(key, 1)

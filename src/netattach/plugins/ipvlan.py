@@ -1,0 +1,182 @@
+"""The `ipvlan` plugin: an IP-VLAN of a host NIC (sharing its MAC), created inside the pod.
+
+Reads like the reference (plugins/main/ipvlan/ipvlan.go): load config, add, del, check,
+status. Chained use: with no "master" the previous result's single interface is the
+master, and with no IPAM type the previous result's IPs are reused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from netattach.cni.errors import plugin_error
+from netattach.cni.request import Command, Request
+from netattach.cni.skel import BasePlugin
+from netattach.cni.types import DNS, Result
+from netattach.linux import LinuxNetError, temp_link_name
+from netattach.plugins.common import (
+    announce_quietly,
+    attach_ips,
+    check_container_link,
+    cleanup_failed_add,
+    configure_iface,
+    container_interface,
+    default_route_master,
+    find_result_interface,
+    ipam_add,
+    ipam_status,
+    lookup_master,
+    master_mtu_ok,
+    master_session,
+    netconf_field,
+    pod_session,
+    release_attachment,
+    require_absent,
+    run_ipam,
+    validate_ips,
+    validate_routes,
+)
+
+if TYPE_CHECKING:
+    from netattach.linux import Link
+    from netattach.linux.netlink import NetlinkSession
+
+MODES = ("l2", "l3", "l3s")
+
+
+# -- config -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class IpvlanConf:
+    """The ipvlan plugin's keys. `master` "" = chained master or the default-route NIC."""
+
+    master: str = ""
+    mode: str = "l2"
+    mtu: int = 0
+    link_in_container: bool = False
+    dns: DNS = DNS()
+
+
+def parse_mode(mode: str) -> str:
+    """`""` is l2; anything outside MODES is the reference's `unknown ipvlan mode`."""
+    if mode == "":
+        return "l2"
+    if mode not in MODES:
+        raise plugin_error(f'unknown ipvlan mode: "{mode}"',
+                           f"mode is one of {', '.join(MODES)} (default l2)")
+    return mode
+
+
+def load_conf(request: Request) -> IpvlanConf:
+    """Parse the keys; a chained call (prevResult, no master) takes prevResult's interface."""
+    raw = request.config.raw
+    master = netconf_field(raw, "master", str, "")
+    mode = parse_mode(netconf_field(raw, "mode", str, ""))
+    mtu = netconf_field(raw, "mtu", int, 0)
+    in_container = netconf_field(raw, "linkInContainer", bool, False)
+    if mtu < 0:
+        raise plugin_error(f"invalid MTU {mtu}, must be [0, master MTU]",
+                           "leave mtu unset (0) to inherit the master's MTU")
+    prev = request.config.prev_result
+    if not master and prev is not None:
+        if len(prev.interfaces) == 1 and prev.interfaces[0].name:
+            master = prev.interfaces[0].name
+        else:
+            raise plugin_error("chained master failure. PrevResult lacks a single named "
+                               "interface", 'set "master" explicitly: the previous plugin '
+                               f"returned {len(prev.interfaces)} interfaces")
+    return IpvlanConf(master=master, mode=mode, mtu=mtu, link_in_container=in_container,
+                      dns=request.config.dns)
+
+
+# -- ADD / DEL / CHECK / STATUS ------------------------------------------------------------
+class IpvlanPlugin(BasePlugin):
+    """CNI `ipvlan`: an ipvlan of `master` per attachment."""
+
+    type_name = "ipvlan"
+
+    def add(self, request: Request) -> Result:
+        conf = load_conf(request)
+        prev = request.config.prev_result
+        reuse = not request.config.ipam_type and prev is not None and bool(prev.ips)
+        if not reuse and not request.config.ipam_type:
+            raise plugin_error("failed to execute IPAM delegate: no IPAM type",
+                               'the ipvlan plugin needs "ipam": {"type": ...} unless it is '
+                               "chained after a plugin whose result has IPs")
+        with pod_session(request) as pod:
+            require_absent(pod, request.ifname, request.netns)
+            tmp = create_ipvlan(conf, pod)
+            ipam_called = False
+            try:
+                link = rename_ipvlan(pod, tmp, request.ifname)
+                iface = container_interface(pod, link.name, request.netns)
+                base = Result(cni_version=request.config.cni_version, interfaces=(iface,))
+                if reuse:
+                    assert prev is not None
+                    result = attach_ips(base, prev)
+                else:
+                    ipam_called = True
+                    result = attach_ips(base, ipam_add(request))
+                announce_quietly(pod, request.ifname)
+                configure_iface(pod, request.ifname, result)
+            except BaseException:
+                cleanup_failed_add(pod, (request.ifname, tmp), request, ipam_called)
+                raise
+        return replace(result, dns=conf.dns)
+
+    def delete(self, request: Request) -> None:
+        # No master lookup (the reference may do a default-route lookup here).
+        release_attachment(request)
+
+    def check(self, request: Request) -> None:
+        raw = request.config.raw
+        conf = IpvlanConf(master=netconf_field(raw, "master", str, ""),
+                          mode=parse_mode(netconf_field(raw, "mode", str, "")),
+                          mtu=netconf_field(raw, "mtu", int, 0),
+                          link_in_container=netconf_field(raw, "linkInContainer", bool, False))
+        if request.config.ipam_type:
+            run_ipam(request, Command.CHECK)
+        prev, index = find_result_interface(request)
+        with pod_session(request) as pod:
+            master = None
+            if conf.master:
+                with master_session(pod, conf.link_in_container) as host:
+                    master = lookup_master(host, conf.master, conf.link_in_container)
+            link = check_container_link(pod, prev.interfaces[index], "ipvlan", master=master,
+                                        mtu=conf.mtu)
+            if link.ipvlan_mode != conf.mode:
+                raise plugin_error(f"Container IPVlan mode {link.ipvlan_mode} does not match "
+                                   f"expected value: {conf.mode}",
+                                   "the link was replaced after ADD; DEL and ADD again")
+            validate_ips(pod, request.ifname, prev, index)
+            validate_routes(pod, request.ifname, prev)
+
+    def status(self, request: Request) -> None:
+        ipam_status(request)
+
+
+def create_ipvlan(conf: IpvlanConf, pod: NetlinkSession) -> str:
+    """Create the ipvlan directly in the pod under a temporary name; return that name."""
+    with master_session(pod, conf.link_in_container) as host:
+        master = lookup_master(host, conf.master or default_route_master(host),
+                               conf.link_in_container)
+        master_mtu_ok(conf.mtu, master)
+        tmp = temp_link_name()
+        try:
+            host.create_ipvlan(tmp, master.index, mode=conf.mode, mtu=conf.mtu or None,
+                               netns=None if conf.link_in_container else pod.handle)
+        except (LinuxNetError, ValueError) as e:
+            raise plugin_error(f"failed to create ipvlan: {e}",
+                               f"the kernel refused an ipvlan on {master.name}; a device "
+                               "that already carries macvlans, or is a bridge port, cannot "
+                               "be an ipvlan parent") from None
+    return tmp
+
+
+def rename_ipvlan(pod: NetlinkSession, tmp: str, ifname: str) -> Link:
+    """Rename the new ipvlan to CNI_IFNAME inside the pod and re-fetch it."""
+    try:
+        return pod.rename(tmp, ifname)
+    except (LinuxNetError, ValueError) as e:
+        raise plugin_error(f'failed to rename ipvlan to "{ifname}": {e}',
+                           f"{ifname} could not be given to the new ipvlan") from None

@@ -1,0 +1,210 @@
+"""The `vlan` plugin: an 802.1Q sub-interface of a host NIC, created inside the pod.
+
+Reads like the reference (plugins/main/vlan/vlan.go): load config, add, del, check,
+status. Differences on purpose: DEL never needs the master, a failed ADD removes the link
+it created, and EEXIST names the device that already holds (master, vlanId) and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from netattach.cni.errors import CNIError, plugin_error
+from netattach.cni.request import Command, Request
+from netattach.cni.skel import BasePlugin
+from netattach.cni.types import DNS, Result
+from netattach.linux import LinkExists, LinuxNetError, temp_link_name
+from netattach.plugins.common import (
+    attach_ips,
+    check_container_link,
+    cleanup_failed_add,
+    configure_iface,
+    container_interface,
+    find_result_interface,
+    ipam_add,
+    ipam_status,
+    lookup_master,
+    master_mtu_ok,
+    master_session,
+    netconf_field,
+    pod_session,
+    release_attachment,
+    require_absent,
+    run_ipam,
+    validate_ips,
+    validate_routes,
+)
+
+if TYPE_CHECKING:
+    from netattach.linux import Link, VlanDevice
+    from netattach.linux.netlink import NetlinkSession
+
+
+# -- config -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class VlanConf:
+    """The vlan plugin's keys (same names and defaults as the reference)."""
+
+    master: str
+    vlan_id: int = 0
+    mtu: int = 0
+    link_in_container: bool = False
+    dns: DNS = DNS()
+
+
+def load_conf(request: Request) -> VlanConf:
+    """Parse and check the keys that need no kernel (the master's MTU is checked at ADD)."""
+    raw = request.config.raw
+    master = netconf_field(raw, "master", str, "")
+    vlan_id = netconf_field(raw, "vlanId", int, 0)
+    mtu = netconf_field(raw, "mtu", int, 0)
+    in_container = netconf_field(raw, "linkInContainer", bool, False)
+    if not master:
+        raise plugin_error('"master" field is required. It specifies the host interface name '
+                           "to create the VLAN for",
+                           'add "master": "<host NIC>" (e.g. "enp16s0f0") to the network '
+                           "config")
+    if vlan_id < 0 or vlan_id > 4094:
+        # The reference's text says 4095, but 4095 is reserved and rejected (as here).
+        raise plugin_error(f"invalid VLAN ID {vlan_id} (must be between 0 and 4095 inclusive)",
+                           "VLAN ids are 0..4094 (4095 is reserved by 802.1Q)")
+    if mtu < 0:
+        raise plugin_error(f"invalid MTU {mtu}, must be [0, master MTU]",
+                           "leave mtu unset (0) to inherit the master's MTU")
+    return VlanConf(master=master, vlan_id=vlan_id, mtu=mtu, link_in_container=in_container,
+                    dns=request.config.dns)
+
+
+# -- ADD ------------------------------------------------------------------------------------
+class VlanPlugin(BasePlugin):
+    """CNI `vlan`: one VLAN sub-interface of `master` per attachment."""
+
+    type_name = "vlan"
+
+    def add(self, request: Request) -> Result:
+        conf = load_conf(request)
+        if not request.config.ipam_type:
+            raise plugin_error("failed to execute IPAM delegate: no IPAM type",
+                               'the vlan plugin needs "ipam": {"type": "static" | '
+                               '"host-local" | ...}')
+        with pod_session(request) as pod:
+            require_absent(pod, request.ifname, request.netns)
+            tmp = create_vlan(conf, pod)
+            ipam_called = False
+            try:
+                link = rename_vlan(pod, tmp, request.ifname)
+                iface = container_interface(pod, link.name, request.netns)
+                ipam_called = True
+                ipam = ipam_add(request)
+                result = attach_ips(Result(cni_version=request.config.cni_version,
+                                           interfaces=(iface,)), ipam)
+                configure_iface(pod, request.ifname, result)
+            except BaseException:
+                cleanup_failed_add(pod, (request.ifname, tmp), request, ipam_called)
+                raise
+        return replace(result, dns=conf.dns)
+
+    def delete(self, request: Request) -> None:
+        # No load_conf: DEL must work with the master (or the whole node NIC) gone.
+        release_attachment(request)
+
+    def check(self, request: Request) -> None:
+        conf = load_conf(request)
+        if request.config.ipam_type:
+            run_ipam(request, Command.CHECK)
+        prev, index = find_result_interface(request)
+        with pod_session(request) as pod:
+            with master_session(pod, conf.link_in_container) as host:
+                master = lookup_master(host, conf.master, conf.link_in_container)
+            link = check_container_link(pod, prev.interfaces[index], "vlan", master=master,
+                                        mtu=conf.mtu)
+            if link.vlan_id != conf.vlan_id:
+                raise plugin_error(f"Error: container vlan {link.name} has VLAN id "
+                                   f"{link.vlan_id}, configured vlanId is {conf.vlan_id}",
+                                   "the link was replaced after ADD; DEL and ADD again")
+            validate_ips(pod, request.ifname, prev, index)
+            validate_routes(pod, request.ifname, prev)
+
+    def status(self, request: Request) -> None:
+        ipam_status(request)
+
+
+def create_vlan(conf: VlanConf, pod: NetlinkSession) -> str:
+    """Create the VLAN directly in the pod under a temporary name; return that name.
+
+    Checks the master exists and the MTU fits. EEXIST becomes an error naming the holder.
+    """
+    with master_session(pod, conf.link_in_container) as host:
+        master = lookup_master(host, conf.master, conf.link_in_container)
+        master_mtu_ok(conf.mtu, master)
+        tmp = temp_link_name()
+        try:
+            host.create_vlan(tmp, master.index, conf.vlan_id, mtu=conf.mtu or None,
+                             netns=None if conf.link_in_container else pod.handle)
+        except LinkExists:
+            raise vlan_in_use(conf, master, pod.label) from None
+        except (LinuxNetError, ValueError) as e:
+            raise plugin_error(f"failed to create vlan: {e}",
+                               f"the kernel refused VLAN {conf.vlan_id} on {master.name}") \
+                from None
+    return tmp
+
+
+def rename_vlan(pod: NetlinkSession, tmp: str, ifname: str) -> Link:
+    """Rename the new VLAN to CNI_IFNAME inside the pod and re-fetch it."""
+    try:
+        return pod.rename(tmp, ifname)
+    except (LinuxNetError, ValueError) as e:
+        raise plugin_error(f'failed to rename vlan to "{ifname}": {e}',
+                           f"{ifname} could not be given to the new VLAN device") from None
+
+
+# -- EEXIST: who holds (master, vlanId)? ------------------------------------------------
+def vlan_in_use(conf: VlanConf, master: Link, pod_netns: str) -> CNIError:
+    """The reference's `failed to create vlan: file exists`, naming the holder and the fix."""
+    from netattach.linux import find_vlan_users
+
+    parent_netns = pod_netns if conf.link_in_container else None
+    try:
+        users = find_vlan_users(master.name, conf.vlan_id, parent_netns=parent_netns)
+    except (LinuxNetError, OSError):
+        users = []
+    prefix = "failed to create vlan: file exists: "
+    what = f"VLAN {conf.vlan_id} on {master.name}"
+    one_per_parent = (f"the kernel allows one VLAN device per (parent, VLAN id) across all "
+                      f"namespaces, so every pod asking for VLAN {conf.vlan_id} on "
+                      f"{master.name} fails while it exists")
+    if not users:
+        return plugin_error(
+            f"{prefix}{what} is already in use (no holder found; it may just have been "
+            "deleted)",
+            f"{one_per_parent}; retry the ADD, or look for a VLAN {conf.vlan_id} device on "
+            f"{master.name} with `ip -d link show` in every namespace")
+    holder = users[0]
+    if holder.netns_id == holder.parent_netns_id and not conf.link_in_container:
+        where = "the host namespace" + ("" if holder.netns == "host" else
+                                        f" ({holder.netns})")
+        return plugin_error(
+            f"{prefix}{what} is already used by {holder.name} in {where}",
+            f"delete it (ip link del {holder.name}) or attach pods with macvlan on "
+            f"{holder.name}; a host VLAN device and a pod VLAN cannot share (parent, VLAN id)")
+    return plugin_error(
+        f"{prefix}{what} is already used by {holder.describe()}",
+        f"{one_per_parent}. If {holder.name} is stale, delete it "
+        f"({delete_command(holder)}); to give several pods VLAN {conf.vlan_id}, create one "
+        f"VLAN device {master.name}.{conf.vlan_id} on the host and attach pods with macvlan "
+        "(or ipvlan) on it")
+
+
+def delete_command(holder: VlanDevice) -> str:
+    """The shell command that deletes `holder` where it lives."""
+    label = holder.netns
+    if label == "host":
+        return f"ip link del {holder.name}"
+    if label.startswith("pid "):
+        return f"nsenter -t {label[4:]} -n ip link del {holder.name}"
+    if os.path.dirname(label) in ("/run/netns", "/var/run/netns"):
+        return f"ip -n {os.path.basename(label)} link del {holder.name}"
+    return f"nsenter --net={label} ip link del {holder.name}"
