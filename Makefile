@@ -4,10 +4,11 @@ VENV      := .venv
 PYTHON    := $(VENV)/bin/python
 PYTEST    := $(PYTHON) -m pytest
 DEB_PACKAGES := iproute2 iputils-ping nftables tcpdump containernetworking-plugins \
-                qemu-system-x86 busybox-static
+                qemu-system-x86 busybox-static patchelf binutils
 STAMP     := $(VENV)/.installed
 
-.PHONY: all deps venv test test-host test-vm demo bench lint clean
+.PHONY: all deps venv test test-host test-vm demo bench lint image clean
+IMAGE     ?= netattach:$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
 all: test
 
@@ -44,8 +45,13 @@ test-vm: venv
 demo: deps venv
 	$(VENV)/bin/netattach sandbox demo examples/vlan-multi
 
+## bench: pod ADD/DEL latency and throughput, thick/thin vs the Go plugins and the floor (by hand)
 bench: deps venv
-	@echo "no benchmark yet"
+	$(PYTHON) bench/bench.py
+
+## image: the DaemonSet image (needs a Docker engine; not run in CI)
+image:
+	docker build --build-arg NETATTACH_VERSION=$(lastword $(subst :, ,$(IMAGE))) -t $(IMAGE) .
 
 lint: venv
 	$(VENV)/bin/ruff check src tests

@@ -16,6 +16,7 @@ from netattach.cni.request import Command, Request
 from netattach.cni.skel import BasePlugin
 from netattach.cni.types import DNS, Result
 from netattach.linux import LinkExists, LinuxNetError, temp_link_name
+from netattach.plugins import shared_vlan
 from netattach.plugins.common import (
     attach_ips,
     check_container_link,
@@ -52,6 +53,10 @@ class VlanConf:
     mtu: int = 0
     link_in_container: bool = False
     dns: DNS = DNS()
+    shared: bool = False          # one host VLAN device, pods on it (see shared_vlan.py)
+    shared_link: str = "macvlan"  # the pods' link on the shared device: macvlan or ipvlan
+    shared_mode: str = ""         # macvlan mode (default bridge) or ipvlan mode (default l2)
+    shared_state_dir: str = ""
 
 
 def load_conf(request: Request) -> VlanConf:
@@ -73,8 +78,15 @@ def load_conf(request: Request) -> VlanConf:
     if mtu < 0:
         raise plugin_error(f"invalid MTU {mtu}, must be [0, master MTU]",
                            "leave mtu unset (0) to inherit the master's MTU")
+    shared = netconf_field(raw, "shared", bool, False)
+    if shared and in_container:
+        raise plugin_error('"shared" and "linkInContainer" cannot be combined',
+                           "a shared VLAN device lives in the host namespace")
     return VlanConf(master=master, vlan_id=vlan_id, mtu=mtu, link_in_container=in_container,
-                    dns=request.config.dns)
+                    dns=request.config.dns, shared=shared,
+                    shared_link=shared_vlan.pod_link_kind(raw.get("sharedLink")),
+                    shared_mode=netconf_field(raw, "sharedMode", str, ""),
+                    shared_state_dir=netconf_field(raw, "sharedStateDir", str, ""))
 
 
 # -- ADD ------------------------------------------------------------------------------------
@@ -89,6 +101,8 @@ class VlanPlugin(BasePlugin):
             raise plugin_error("failed to execute IPAM delegate: no IPAM type",
                                'the vlan plugin needs "ipam": {"type": "static" | '
                                '"host-local" | ...}')
+        if conf.shared:
+            return add_shared(conf, request)
         with pod_session(request) as pod:
             require_absent(pod, request.ifname, request.netns)
             tmp = create_vlan(conf, pod)
@@ -107,8 +121,14 @@ class VlanPlugin(BasePlugin):
         return replace(result, dns=conf.dns)
 
     def delete(self, request: Request) -> None:
-        # No load_conf: DEL must work with the master (or the whole node NIC) gone.
+        # No master lookup: DEL must work with the master (or the whole node NIC) gone.
         release_attachment(request)
+        try:
+            conf = load_conf(request)
+        except CNIError:
+            return
+        if conf.shared:
+            release_shared(conf, request)
 
     def check(self, request: Request) -> None:
         conf = load_conf(request)
@@ -118,9 +138,12 @@ class VlanPlugin(BasePlugin):
         with pod_session(request) as pod:
             with master_session(pod, conf.link_in_container) as host:
                 master = lookup_master(host, conf.master, conf.link_in_container)
-            link = check_container_link(pod, prev.interfaces[index], "vlan", master=master,
+                if conf.shared:
+                    master = shared_vlan.host_device(host, master, conf.vlan_id)
+            kind = conf.shared_link if conf.shared else "vlan"
+            link = check_container_link(pod, prev.interfaces[index], kind, master=master,
                                         mtu=conf.mtu)
-            if link.vlan_id != conf.vlan_id:
+            if not conf.shared and link.vlan_id != conf.vlan_id:
                 raise plugin_error(f"Error: container vlan {link.name} has VLAN id "
                                    f"{link.vlan_id}, configured vlanId is {conf.vlan_id}",
                                    "the link was replaced after ADD; DEL and ADD again")
@@ -208,3 +231,50 @@ def delete_command(holder: VlanDevice) -> str:
     if os.path.dirname(label) in ("/run/netns", "/var/run/netns"):
         return f"ip -n {os.path.basename(label)} link del {holder.name}"
     return f"nsenter --net={label} ip link del {holder.name}"
+
+
+# -- shared mode --------------------------------------------------------------------------
+def add_shared(conf: VlanConf, request: Request) -> Result:
+    """ADD on the shared host VLAN device: a macvlan/ipvlan of it, created in the pod."""
+    store = shared_vlan.SharedVlans(conf.shared_state_dir)
+    user = f"{request.container_id}/{request.ifname}"
+    with pod_session(request) as pod, master_session(pod, False) as host:
+        require_absent(pod, request.ifname, request.netns)
+        master = lookup_master(host, conf.master)
+        master_mtu_ok(conf.mtu, master)
+        device = shared_vlan.acquire(store, host, master, conf.vlan_id, user)
+        tmp = temp_link_name()
+        ipam_called = False
+        try:
+            try:
+                if conf.shared_link == "ipvlan":
+                    host.create_ipvlan(tmp, device.index, mode=conf.shared_mode or "l2",
+                                       mtu=conf.mtu or None, netns=pod.handle)
+                else:
+                    host.create_macvlan(tmp, device.index, mode=conf.shared_mode or "bridge",
+                                        mtu=conf.mtu or None, netns=pod.handle)
+            except (LinuxNetError, ValueError) as e:
+                raise plugin_error(f"failed to create {conf.shared_link} on shared vlan "
+                                   f"{device.name}: {e}", "see the kernel's reason") from None
+            link = rename_vlan(pod, tmp, request.ifname)
+            iface = container_interface(pod, link.name, request.netns)
+            ipam_called = True
+            ipam = ipam_add(request)
+            result = attach_ips(Result(cni_version=request.config.cni_version,
+                                       interfaces=(iface,)), ipam)
+            configure_iface(pod, request.ifname, result)
+        except BaseException:
+            cleanup_failed_add(pod, (request.ifname, tmp), request, ipam_called)
+            shared_vlan.release(store, host, conf.master, conf.vlan_id, user)
+            raise
+    return replace(result, dns=conf.dns)
+
+
+def release_shared(conf: VlanConf, request: Request) -> None:
+    """Count this attachment out of the shared device (deleted with its last user)."""
+    from netattach.linux import netlink_session
+
+    store = shared_vlan.SharedVlans(conf.shared_state_dir)
+    with netlink_session(None) as host:
+        shared_vlan.release(store, host, conf.master, conf.vlan_id,
+                            f"{request.container_id}/{request.ifname}")

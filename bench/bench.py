@@ -1,0 +1,424 @@
+"""Pod ADD/DEL latency and throughput: netattach thick and thin mode against the reference
+Go plugins run directly and against the `ip -batch` floor. Run by hand as root: `make bench`.
+
+A pod here is what the field report's pod needs: eth0 (bridge + host-local) and two
+secondaries (macvlan + static). Every mode does that same work in fresh pod namespaces
+inside a node namespace the benchmark creates (and removes). Figures are reported as
+measured and as ratios to the floor; results go to bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+PY = sys.executable
+NODE = "natb-node"
+NICS = ("bnic0", "bnic1")
+GO = Path("/usr/lib/cni")
+
+
+def sh(*argv: str, check: bool = True, input_: str | None = None) -> str:
+    proc = subprocess.run(list(argv), capture_output=True, text=True, input=input_)
+    if check and proc.returncode:
+        raise RuntimeError(f"{' '.join(argv)}: {proc.stderr.strip() or proc.stdout.strip()}")
+    return proc.stdout
+
+
+@dataclass
+class Env:
+    """Files and objects shared by the modes (all under one temp dir)."""
+
+    tmp: Path
+    bindir: Path
+    api: object = None
+    kubeconfig: Path | None = None
+    uid: dict[str, str] = field(default_factory=dict)
+
+    def cluster_conflist(self, data: str) -> dict:
+        return {"cniVersion": "1.0.0", "name": "benchnet", "plugins": [{
+            "type": "bridge", "bridge": "bbr0", "isGateway": True,
+            "ipam": {"type": "host-local", "dataDir": data,
+                     "ranges": [[{"subnet": "203.0.113.0/24"}, {"subnet": "198.51.100.0/24"}]]}}]}
+
+    @staticmethod
+    def secondary(master: str, ip: str) -> dict:
+        return {"cniVersion": "1.0.0", "name": f"mv-{master}", "type": "macvlan",
+                "master": master, "ipam": {"type": "static", "addresses": [{"address": ip}]}}
+
+
+def pod_env(cmd: str, cid: str, netns: str, ifname: str, uid: str = "", pod: str = "p") -> dict:
+    return {"PATH": os.environ["PATH"], "CNI_COMMAND": cmd, "CNI_CONTAINERID": cid,
+            "CNI_NETNS": netns, "CNI_IFNAME": ifname, "CNI_PATH": "/usr/lib/cni",
+            "CNI_ARGS": f"IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={pod};"
+                        f"K8S_POD_INFRA_CONTAINER_ID={cid};K8S_POD_UID={uid}"}
+
+
+def run_cni(binary: Path, env: dict, conf: dict) -> None:
+    proc = subprocess.run([str(binary)], input=json.dumps(conf), env=env, capture_output=True,
+                          text=True)
+    if proc.returncode:
+        raise RuntimeError(f"{binary.name} {env['CNI_COMMAND']}: {proc.stdout[:400]}")
+
+
+# -- the four ways to attach a pod ------------------------------------------------------
+class Mode:
+    name = ""
+
+    def __init__(self, env: Env) -> None:
+        self.env = env
+
+    def add(self, pod: str, netns: str) -> None: ...
+    def delete(self, pod: str, netns: str) -> None: ...
+    def close(self) -> None: ...
+
+
+class Floor(Mode):
+    """The same netlink work by iproute2 in batch mode: one process per namespace side."""
+
+    name = "ip -batch (floor)"
+
+    def add(self, pod: str, netns: str) -> None:
+        n = int(pod.split("-")[-1])
+        ns = Path(netns).name
+        host = f"bh{n}"
+        sh("ip", "-batch", "-", input_="\n".join([
+            f"link add {host} type veth peer name eth0 netns {ns}",
+            f"link set {host} master bbr0 up",
+            f"link add net1 link {NICS[0]} netns {ns} type macvlan mode bridge",
+            f"link add net2 link {NICS[1]} netns {ns} type macvlan mode bridge"]) + "\n")
+        a, b = divmod(n, 250)
+        sh("ip", "-n", ns, "-batch", "-", input_="\n".join([
+            f"addr add {('203.0.113', '198.51.100')[a % 2]}.{b + 2}/24 dev eth0",
+            "link set eth0 up", "link set lo up",
+            "route add default via 203.0.113.1 dev eth0",
+            "addr add 192.0.2.10/24 dev net1", "link set net1 up",
+            "addr add 192.0.2.11/24 dev net2", "link set net2 up"]) + "\n")
+
+    def delete(self, pod: str, netns: str) -> None:
+        sh("ip", "-n", Path(netns).name, "-batch", "-",
+           input_="link del eth0\nlink del net1\nlink del net2\n")
+
+
+class GoDirect(Mode):
+    """The reference Go plugins executed directly, as a runtime would with no meta plugin."""
+
+    name = "Go plugins directly"
+
+    def _confs(self) -> list[tuple[Path, str, dict]]:
+        data = str(self.env.tmp / "go-ipam")
+        cl = self.env.cluster_conflist(data)
+        eth0 = {**cl["plugins"][0], "cniVersion": "1.0.0", "name": "benchnet"}
+        return [(GO / "bridge", "eth0", eth0),
+                (GO / "macvlan", "net1", Env.secondary(NICS[0], "192.0.2.10/24")),
+                (GO / "macvlan", "net2", Env.secondary(NICS[1], "192.0.2.11/24"))]
+
+    def add(self, pod: str, netns: str) -> None:
+        for binary, ifname, conf in self._confs():
+            run_cni(binary, pod_env("ADD", pod, netns, ifname), conf)
+
+    def delete(self, pod: str, netns: str) -> None:
+        for binary, ifname, conf in reversed(self._confs()):
+            run_cni(binary, pod_env("DEL", pod, netns, ifname), conf)
+
+
+class Thin(Mode):
+    """netattach's meta plugin as a CNI executable (thin mode), test API server for the pod."""
+
+    name = "netattach thin"
+    binary = "netattach"
+
+    def config(self) -> dict:
+        e = self.env
+        return {"cniVersion": "1.0.0", "name": "netattach", "type": "netattach",
+                "kubeconfig": str(e.kubeconfig), "clusterNetwork": str(e.tmp / "net.d" /
+                                                                       "10-bench.conflist"),
+                "cniDir": str(e.tmp / "multus"), "binDir": str(e.bindir)}
+
+    def add(self, pod: str, netns: str) -> None:
+        run_cni(self.env.bindir / self.binary,
+                pod_env("ADD", pod, netns, "eth0", self.env.uid[pod], pod), self.config())
+
+    def delete(self, pod: str, netns: str) -> None:
+        run_cni(self.env.bindir / self.binary,
+                pod_env("DEL", pod, netns, "eth0", self.env.uid[pod], pod), self.config())
+
+
+class Thick(Thin):
+    """The shim forwarding to a running `netattach daemon` (started and stopped here)."""
+
+    name = "netattach thick"
+    binary = "netattach-shim"
+
+    def __init__(self, env: Env) -> None:
+        super().__init__(env)
+        self.socket_dir = env.tmp / "sock"
+        self.proc = subprocess.Popen(
+            [PY, "-m", "netattach", "daemon", "--socket-dir", str(self.socket_dir),
+             "--kubeconfig", str(env.kubeconfig), "--node-name", "bench-node"],
+            stdout=subprocess.DEVNULL, stderr=open(env.tmp / "daemon.log", "w"))
+        deadline = time.monotonic() + 30
+        while not (self.socket_dir / "netattach.sock").exists():
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("daemon did not start: " +
+                                   (env.tmp / "daemon.log").read_text()[-2000:])
+            time.sleep(0.1)
+
+    def config(self) -> dict:
+        return {**super().config(), "type": "netattach-shim",
+                "daemonSocketDir": str(self.socket_dir)}
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+# -- measuring ------------------------------------------------------------------------------
+def stats(values: list[float]) -> dict:
+    values = sorted(values)
+    p99 = values[min(len(values) - 1, int(round(0.99 * (len(values) - 1))))]
+    return {"n": len(values), "min_ms": round(values[0] * 1000, 1),
+            "median_ms": round(statistics.median(values) * 1000, 1),
+            "p99_ms": round(p99 * 1000, 1)}
+
+
+class Pods:
+    """Pod namespaces made and removed outside the timed region, as a runtime would."""
+
+    def __init__(self, env: Env) -> None:
+        self.env = env
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def new(self) -> tuple[str, str]:
+        with self.lock:
+            self.count += 1
+            name = f"natb-pod-{self.count}"
+        sh("ip", "netns", "add", name)
+        api = self.env.api
+        if api is not None:
+            from tests.kubeapi.server import PODS
+            obj = api.create(PODS, {"apiVersion": "v1", "kind": "Pod", "metadata": {
+                "name": name, "namespace": "default", "annotations": {
+                    "k8s.v1.cni.cncf.io/networks": "mv0,mv1"}},
+                "spec": {"nodeName": "bench-node", "containers": []}})
+            self.env.uid[name] = obj["metadata"]["uid"]
+        return name, f"/run/netns/{name}"
+
+    @staticmethod
+    def remove(name: str) -> None:
+        sh("ip", "netns", "del", name, check=False)
+
+
+def latency(mode: Mode, pods: Pods, iterations: int) -> dict:
+    add, dele, both = [], [], []
+    for _ in range(iterations):
+        name, netns = pods.new()
+        try:
+            t0 = time.perf_counter()
+            mode.add(name, netns)
+            t1 = time.perf_counter()
+            mode.delete(name, netns)
+            t2 = time.perf_counter()
+        finally:
+            pods.remove(name)
+        add.append(t1 - t0)
+        dele.append(t2 - t1)
+        both.append(t2 - t0)
+    return {"add": stats(add), "del": stats(dele), "add_del": stats(both)}
+
+
+def throughput(mode: Mode, pods: Pods, total: int, concurrency: int) -> dict:
+    failures: list[str] = []
+
+    def one(_: int) -> None:
+        name, netns = pods.new()
+        try:
+            mode.add(name, netns)
+            mode.delete(name, netns)
+        except Exception as e:  # noqa: BLE001 - counted and reported
+            failures.append(str(e)[:200])
+        finally:
+            pods.remove(name)
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(one, range(total)))
+    wall = time.perf_counter() - t0
+    return {"concurrency": concurrency, "pods": total, "seconds": round(wall, 2),
+            "pods_per_second": round(total / wall, 2), "failures": len(failures),
+            "first_failure": failures[0] if failures else ""}
+
+
+def leaks(env: Env) -> dict:
+    links = [ln.split(":")[1].strip().split("@")[0] for ln in
+             sh("ip", "-o", "link").splitlines()]
+    extra = [n for n in links if n not in ("lo", "bbr0", *NICS) and not n.startswith("bp")]
+    ipam = [p.name for d in env.tmp.glob("*ipam*") for p in d.rglob("*")
+            if p.is_file() and p.name[0].isdigit()]
+    return {"links": extra, "ips": ipam}
+
+
+# -- the run -----------------------------------------------------------------------------
+def setup(tmp: Path) -> Env:
+    for i, nic in enumerate(NICS):
+        sh("ip", "link", "add", nic, "type", "veth", "peer", "name", f"bp{i}")
+        sh("ip", "link", "set", nic, "up")
+        sh("ip", "link", "set", f"bp{i}", "up")
+    sh("ip", "link", "set", "lo", "up")
+    env = Env(tmp, tmp / "bin")
+    sh(PY, "-m", "netattach", "install-bin", str(env.bindir))
+    (tmp / "net.d").mkdir()
+    (tmp / "net.d" / "10-bench.conflist").write_text(
+        json.dumps(env.cluster_conflist(str(tmp / "thin-ipam"))))
+    from tests.kubeapi.server import NADS, FakeKubeAPI
+
+    api = FakeKubeAPI(tokens=None).start()
+    for i, nic in enumerate(NICS):
+        conf = Env.secondary(nic, f"192.0.2.1{i}/24")
+        conf["name"] = f"mv{i}"
+        api.create(NADS, {"apiVersion": "k8s.cni.cncf.io/v1",
+                          "kind": "NetworkAttachmentDefinition",
+                          "metadata": {"name": f"mv{i}", "namespace": "default"},
+                          "spec": {"config": json.dumps(conf)}})
+    env.api = api
+    env.kubeconfig = tmp / "kubeconfig"
+    env.kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "b",
+        "clusters": [{"name": "b", "cluster": {"server": api.url}}],
+        "users": [{"name": "b", "user": {}}],
+        "contexts": [{"name": "b", "context": {"cluster": "b", "user": "b"}}]}))
+    sh("ip", "link", "add", "bbr0", "type", "bridge")
+    sh("ip", "addr", "add", "203.0.113.1/24", "dev", "bbr0")
+    sh("ip", "link", "set", "bbr0", "up")
+    return env
+
+
+def inner(args: argparse.Namespace) -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix="natbench-"))
+    env = setup(tmp)
+    pods = Pods(env)
+    report: dict = {"machine": {"python": platform.python_version(), "kernel": platform.release(),
+                                "cpus": os.cpu_count()}, "iterations": args.iterations,
+                    "modes": {}}
+    modes: list[Callable[[Env], Mode]] = [Floor, GoDirect, Thin, Thick]
+    for factory in modes:
+        mode = factory(env)
+        try:
+            entry = {"latency": latency(mode, pods, args.iterations)}
+            entry["throughput"] = [throughput(mode, pods, args.pods, c)
+                                   for c in args.concurrency]
+            entry["leaks_after"] = leaks(env)
+            if isinstance(mode, Thick):
+                entry["scale"] = scale(mode, pods, args)
+            report["modes"][mode.name] = entry
+            print(f"{mode.name}: ADD+DEL median "
+                  f"{entry['latency']['add_del']['median_ms']} ms", flush=True)
+        finally:
+            mode.close()
+    floor = report["modes"]["ip -batch (floor)"]["latency"]["add_del"]["median_ms"]
+    for entry in report["modes"].values():
+        entry["ratio_to_floor"] = round(entry["latency"]["add_del"]["median_ms"] / floor, 2)
+    return report
+
+
+def scale(mode: Thick, pods: Pods, args: argparse.Namespace) -> dict:
+    """p50 with 10 vs ~1000 attachments already on the node, and the daemon's RSS."""
+    kept: list[tuple[str, str]] = []
+
+    def fill(target_pods: int) -> None:
+        while len(kept) < target_pods:
+            name, netns = pods.new()
+            mode.add(name, netns)
+            kept.append((name, netns))
+
+    out = {}
+    try:
+        fill(4)  # 4 pods x 3 attachments ~ 10 attachments
+        out["p50_at_10_ms"] = latency(mode, pods, args.iterations)["add_del"]["median_ms"]
+        fill(args.scale_pods)
+        out["attachments"] = len(kept) * 3
+        out["p50_at_1000_ms"] = latency(mode, pods, args.iterations)["add_del"]["median_ms"]
+        out["daemon_rss_mb"] = round(mode.rss_mb(), 1)
+    finally:
+        for name, netns in kept:
+            mode.delete(name, netns)
+            pods.remove(name)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=30)
+    parser.add_argument("--pods", type=int, default=48, help="pods per throughput run")
+    parser.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")],
+                        default=[1, 4, 16])
+    parser.add_argument("--scale-pods", type=int, default=334)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.inner:
+        print(json.dumps(inner(args)), file=sys.stderr if False else sys.stdout, flush=True)
+        return 0
+    sh("ip", "netns", "add", NODE)
+    try:
+        argv = [a for a in sys.argv[1:]] + ["--inner"]
+        proc = subprocess.run(["ip", "netns", "exec", NODE, PY, str(Path(__file__)), *argv],
+                              capture_output=True, text=True)
+        sys.stderr.write(proc.stderr[-3000:])
+        if proc.returncode:
+            return proc.returncode
+        lines = proc.stdout.strip().splitlines()
+        for line in lines[:-1]:
+            print(line)
+        report = json.loads(lines[-1])
+    finally:
+        for ns in sh("ip", "netns", "list").split("\n"):
+            if ns.startswith("natb-"):
+                sh("ip", "netns", "del", ns.split()[0], check=False)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"bench-{stamp}.json").write_text(json.dumps(report, indent=2))
+    print(render(report))
+    return 0
+
+
+def render(report: dict) -> str:
+    lines = ["| mode | ADD median | DEL median | ADD+DEL min / median / p99 (ms) | x floor |"
+             " throughput (pods/s at c=" + ",".join(str(t["concurrency"]) for t in
+                                                   next(iter(report["modes"].values()))
+                                                   ["throughput"]) + ") | failures |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, e in report["modes"].items():
+        lat = e["latency"]
+        tp = " / ".join(str(t["pods_per_second"]) for t in e["throughput"])
+        fails = sum(t["failures"] for t in e["throughput"])
+        lines.append(f"| {name} | {lat['add']['median_ms']} | {lat['del']['median_ms']} | "
+                     f"{lat['add_del']['min_ms']} / {lat['add_del']['median_ms']} / "
+                     f"{lat['add_del']['p99_ms']} | {e['ratio_to_floor']} | {tp} | {fails} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
