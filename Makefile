@@ -29,10 +29,16 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[test]'
 	touch $@
 
-## test: everything CI runs: unit, real-namespace and e2e tests here, then the guest suite
+## test: everything CI runs: unit, namespace and e2e tests here, and (at the same time, on
+## the other core) the guest suite; the guest's output is printed when both are done
 test: deps venv
-	$(MAKE) test-host
-	$(MAKE) test-vm
+	$(PYTHON) -m netattach.guest prepare
+	@$(MAKE) --no-print-directory test-vm > .test-vm.log 2>&1 & vm=$$!; \
+	$(MAKE) --no-print-directory test-host; host=$$?; \
+	wait $$vm; vm=$$?; \
+	echo "==== tests in the QEMU guest (tests/vm) ===="; cat .test-vm.log; \
+	echo "host tests: exit $$host; guest tests: exit $$vm"; \
+	test $$host -eq 0 && test $$vm -eq 0
 
 test-host: venv
 	$(PYTEST) -q tests/unit tests/netns tests/e2e

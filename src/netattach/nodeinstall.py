@@ -34,11 +34,11 @@ from pathlib import Path
 from typing import Any
 
 import netattach
+from netattach.attach.networks import find_primary
 from netattach.fsutil import write_atomically
 
 GENERATED_CONF = "00-netattach.conflist"  # the same name as the daemon's (thick) file
 NETWORK_NAME = "netattach-cni-network"
-CONF_SUFFIXES = (".conf", ".conflist", ".json")
 MANIFEST = "install.json"
 MANIFEST_VERSION = 1
 CURRENT_LINK = "current"
@@ -148,20 +148,6 @@ class Outcome:
 # --- the primary CNI config -------------------------------------------------------------
 
 
-def find_primary(conf_dir: Path) -> Path | None:
-    """The alphabetically first CNI config file that is not ours (the daemon's rule:
-    netattach.daemon.confgen.find_primary)."""
-    try:
-        names = sorted(p.name for p in conf_dir.iterdir())
-    except FileNotFoundError:
-        return None
-    for name in names:
-        if name.startswith(".") or name.startswith("00-netattach"):
-            continue
-        path = conf_dir / name
-        if path.suffix in CONF_SUFFIXES and path.is_file():
-            return path
-    return None
 
 
 def render_thin_conflist(primary: Path, primary_host_path: str, kubeconfig: str) -> bytes:

@@ -41,6 +41,12 @@ def conf_files(directory: str) -> list[Path]:
             if e.endswith(CONF_SUFFIXES) and (Path(directory) / e).is_file()]
 
 
+def find_primary(conf_dir: Path) -> Path | None:
+    """The runtime's primary config: the alphabetically first one that is not netattach's."""
+    return next((p for p in conf_files(str(conf_dir))
+                 if not p.name.startswith((".", "00-netattach"))), None)
+
+
 def find_conf_by_name(directory: str, name: str) -> bytes | None:
     """The config in `directory` whose "name" is `name`, as conflist bytes; None if absent."""
     for path in conf_files(directory):

@@ -16,32 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from netattach.attach.networks import find_primary
 from netattach.fsutil import write_atomically
 
 from .config import GENERATED_CONF, SHIM_TYPE
 
 log = logging.getLogger("netattach.daemon.confgen")
 
-CONF_SUFFIXES = (".conf", ".conflist", ".json")
 
 
 class PrimaryConfigError(Exception):
     """The primary CNI config cannot be used; the message names the file and the fix."""
 
 
-def find_primary(conf_dir: Path) -> Path | None:
-    """The alphabetically first CNI config file that is not ours (None when there is none)."""
-    try:
-        names = sorted(p.name for p in conf_dir.iterdir())
-    except FileNotFoundError:
-        return None
-    for name in names:
-        if name.startswith(".") or name.startswith("00-netattach"):
-            continue
-        path = conf_dir / name
-        if path.suffix in CONF_SUFFIXES and path.is_file():
-            return path
-    return None
 
 
 def render(primary: Path, *, socket_dir: str, network_name: str,

@@ -105,19 +105,7 @@ class VlanPlugin(BasePlugin):
             return add_shared(conf, request)
         with pod_session(request) as pod:
             require_absent(pod, request.ifname, request.netns)
-            tmp = create_vlan(conf, pod)
-            ipam_called = False
-            try:
-                link = rename_vlan(pod, tmp, request.ifname)
-                iface = container_interface(pod, link.name, request.netns)
-                ipam_called = True
-                ipam = ipam_add(request)
-                result = attach_ips(Result(cni_version=request.config.cni_version,
-                                           interfaces=(iface,)), ipam)
-                configure_iface(pod, request.ifname, result)
-            except BaseException:
-                cleanup_failed_add(pod, (request.ifname, tmp), request, ipam_called)
-                raise
+            result = finish_add(pod, request, create_vlan(conf, pod))
         return replace(result, dns=conf.dns)
 
     def delete(self, request: Request) -> None:
@@ -173,6 +161,23 @@ def create_vlan(conf: VlanConf, pod: NetlinkSession) -> str:
                                f"the kernel refused VLAN {conf.vlan_id} on {master.name}") \
                 from None
     return tmp
+
+
+def finish_add(pod: NetlinkSession, request: Request, tmp: str) -> Result:
+    """Rename the new link `tmp` to CNI_IFNAME, run IPAM, configure; undo all on failure."""
+    ipam_called = False
+    try:
+        link = rename_vlan(pod, tmp, request.ifname)
+        iface = container_interface(pod, link.name, request.netns)
+        ipam_called = True
+        ipam = ipam_add(request)
+        result = attach_ips(Result(cni_version=request.config.cni_version,
+                                   interfaces=(iface,)), ipam)
+        configure_iface(pod, request.ifname, result)
+        return result
+    except BaseException:
+        cleanup_failed_add(pod, (request.ifname, tmp), request, ipam_called)
+        raise
 
 
 def rename_vlan(pod: NetlinkSession, tmp: str, ifname: str) -> Link:
@@ -244,7 +249,6 @@ def add_shared(conf: VlanConf, request: Request) -> Result:
         master_mtu_ok(conf.mtu, master)
         device = shared_vlan.acquire(store, host, master, conf.vlan_id, user)
         tmp = temp_link_name()
-        ipam_called = False
         try:
             try:
                 if conf.shared_link == "ipvlan":
@@ -256,15 +260,8 @@ def add_shared(conf: VlanConf, request: Request) -> Result:
             except (LinuxNetError, ValueError) as e:
                 raise plugin_error(f"failed to create {conf.shared_link} on shared vlan "
                                    f"{device.name}: {e}", "see the kernel's reason") from None
-            link = rename_vlan(pod, tmp, request.ifname)
-            iface = container_interface(pod, link.name, request.netns)
-            ipam_called = True
-            ipam = ipam_add(request)
-            result = attach_ips(Result(cni_version=request.config.cni_version,
-                                       interfaces=(iface,)), ipam)
-            configure_iface(pod, request.ifname, result)
+            result = finish_add(pod, request, tmp)
         except BaseException:
-            cleanup_failed_add(pod, (request.ifname, tmp), request, ipam_called)
             shared_vlan.release(store, host, conf.master, conf.vlan_id, user)
             raise
     return replace(result, dns=conf.dns)
