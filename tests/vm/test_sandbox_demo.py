@@ -29,8 +29,10 @@ def test_field_report_demo(tmp_path):
     assert "vlan-conflict" in out
     # step 3: the pod's interfaces and addresses, and both peers' replies
     assert re.search(r"^\s+eth0@\S+\s+UP\s+203\.0\.113\.\d+/24", out, re.M)
-    assert re.search(r"^\s+net1@enp16s0f0\s+UP\s+192\.0\.2\.211/24", out, re.M)
-    assert re.search(r"^\s+net2@enp16s0f1\s+UP\s+198\.51\.100\.211/24", out, re.M)
+    assert re.search(r"^\s+net1@\S+\s+UP\s+192\.0\.2\.211/24", out, re.M)
+    assert re.search(r"^\s+net2@\S+\s+UP\s+198\.51\.100\.211/24", out, re.M)
+    assert re.search(r"^\s+net1: vlan 100$", out, re.M)  # the kernel's VLAN ids
+    assert re.search(r"^\s+net2: vlan 200$", out, re.M)
     assert re.search(r"default/vlan100-conf\s+net1\s+192\.0\.2\.211\s+\S+\s+100$", out, re.M)
     assert re.search(r"default/vlan200-conf\s+net2\s+198\.51\.100\.211\s+\S+\s+200$", out, re.M)
     assert re.search(r"peer100 -> 192\.0\.2\.211: 3 packets transmitted, 3 received", out)

@@ -100,6 +100,8 @@ class LocalApi:
         api = self
 
         class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True  # else Nagle + delayed ACK: ~40 ms a response
+
             def _answer(self, method: str) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""

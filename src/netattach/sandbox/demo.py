@@ -90,6 +90,8 @@ def run_demo(directory: str, out: TextIO = sys.stdout) -> int:
         for ifname in ("eth0", "net1", "net2"):
             _expect(any(line.startswith(ifname) for line in addrs.splitlines()),
                     f"{ifname} is missing in the pod")
+        for line in _link_kinds(ps.netns.rsplit("/", 1)[-1], ("net1", "net2")):
+            _say(out, f"    {line}")
         _say(out, "\n   network-status, as the API server stores it:")
         inspect.status(state, out)
 
@@ -117,6 +119,21 @@ def run_demo(directory: str, out: TextIO = sys.stdout) -> int:
     except BaseException:
         lifecycle.down(name, out, quiet=True)
         raise
+
+
+def _link_kinds(pod_ns: str, names: tuple[str, ...]) -> list[str]:
+    """"net1: vlan 100" for each interface, as the kernel reports it (ip -d link)."""
+    import json
+
+    out = []
+    for name in names:
+        raw = subprocess.run(netns.exec_in(pod_ns, ["ip", "-j", "-d", "link", "show", "dev",
+                                                    name]),
+                             capture_output=True, text=True, check=False).stdout
+        info = (json.loads(raw)[0].get("linkinfo", {}) if raw.strip() else {})
+        vid = info.get("info_data", {}).get("id")
+        out.append(f"{name}: {info.get('info_kind', '?')}" + (f" {vid}" if vid else ""))
+    return out
 
 
 def _same_subnet(ip: str, cidr: str) -> bool:
