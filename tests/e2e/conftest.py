@@ -11,6 +11,10 @@ carry the secondary networks. Everything is removed in finalizers, even on failu
         e2e.add_nad("net-a", e2e.macvlan_conf("net-a"))
         pod = e2e.sandbox("p1", networks="net-a")
         rc, out = e2e.run_cni("ADD", pod)
+
+Tests parametrized with `@pytest.mark.parametrize("e2e", MODES, indirect=True)` run twice:
+through the thin executable and through `netattach-shim` to a `netattach daemon` running
+in the same node namespace (thick mode), with the same env, config and assertions.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 
 import pytest
 import yaml
+from tests.daemon_support import DaemonProcess, Transport
 from tests.kubeapi.fixture import KubeAPIHandle
 from tests.kubeapi.server import FakeKubeAPI
 from tests.netns.conftest import NetnsFactory, TestNetns, ip_json, netns_prefix  # noqa: F401
@@ -35,6 +40,7 @@ NETWORK_STATUS = "k8s.v1.cni.cncf.io/network-status"
 GO_PLUGINS = "/usr/lib/cni"
 CLUSTER_NETWORK = "e2e-cluster"
 TOKEN = "e2e-token"
+MODES = ["thin", "thick"]
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -66,7 +72,13 @@ class E2E:
     confdir: Path
     cluster_data_dir: Path
     cni_dir: Path
+    transport: Transport | None = None
+    daemon: DaemonProcess | None = None
     last_stderr: str = ""
+
+    def logs(self) -> str:
+        """The meta plugin's log of the last call (thin) or of the daemon so far (thick)."""
+        return self.daemon.logs() if self.daemon is not None else self.last_stderr
 
     @property
     def srv(self) -> FakeKubeAPI:
@@ -130,8 +142,8 @@ class E2E:
             for key in ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS"):
                 full_env.pop(key)
         full_env.update(env or {})
-        proc = subprocess.run(["ip", "netns", "exec", self.node.name,
-                               str(self.bindir / "netattach")],
+        argv, conf = (self.transport or Transport.thin(self.bindir)).prepare(conf)
+        proc = subprocess.run(["ip", "netns", "exec", self.node.name, *argv],
                               input=json.dumps(conf), env=full_env, capture_output=True,
                               text=True, timeout=90)
         self.last_stderr = proc.stderr
@@ -202,7 +214,8 @@ def e2e_bindir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     /usr/lib/cni (the reference Go plugins), built-in types run inside the meta plugin."""
     bindir = tmp_path_factory.mktemp("bin")
     subprocess.run([sys.executable, "-m", "netattach", "install-bin", str(bindir),
-                    "--type", "netattach"], check=True, capture_output=True)
+                    "--type", "netattach", "--type", "netattach-shim"], check=True,
+                   capture_output=True)
     assert (bindir / "netattach").is_file()
     return bindir
 
@@ -217,7 +230,8 @@ def _write_kubeconfig(path: Path, url: str, token_file: Path) -> None:
 
 
 @pytest.fixture
-def e2e(tmp_path: Path, e2e_bindir: Path, netns_prefix: str) -> Iterator[E2E]:  # noqa: F811
+def e2e(request: pytest.FixtureRequest, tmp_path: Path, e2e_bindir: Path,
+        netns_prefix: str) -> Iterator[E2E]:  # noqa: F811
     if os.geteuid() != 0:
         pytest.skip("needs root for network namespaces")
     if not os.path.exists(f"{GO_PLUGINS}/ptp"):
@@ -249,8 +263,17 @@ def e2e(tmp_path: Path, e2e_bindir: Path, netns_prefix: str) -> Iterator[E2E]:  
                          "ipam": {"type": "host-local", "dataDir": str(cluster_data),
                                   "ranges": [[{"subnet": "203.0.113.0/24"}]],
                                   "routes": [{"dst": "0.0.0.0/0"}]}}]}))
-        yield E2E(factory, node, switch, nics, KubeAPIHandle(server, kubeconfig, token, TOKEN),
+        env = E2E(factory, node, switch, nics, KubeAPIHandle(server, kubeconfig, token, TOKEN),
                   tmp_path, e2e_bindir, confdir, cluster_data, tmp_path / "cni")
+        if getattr(request, "param", "thin") == "thin":
+            yield env
+            return
+        socket_dir = tmp_path / "sock"
+        with DaemonProcess.start(socket_dir=socket_dir, log_path=tmp_path / "daemon.log",
+                                 node_netns=node.name, kubeconfig=kubeconfig) as daemon:
+            env.transport = Transport.thick(e2e_bindir, socket_dir)
+            env.daemon = daemon
+            yield env
     finally:
         if server is not None:
             server.stop()

@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+from tests.e2e.conftest import MODES
+
 FIELD_REPORT = [{"name": "vlan100-conf", "ips": ["192.0.2.211/24"]},
                 {"name": "vlan200-conf", "ips": ["198.51.100.211/24"]}]
 
@@ -18,6 +21,7 @@ def _field_report_nads(e2e):
     e2e.add_nad("vlan200-conf", e2e.macvlan_conf("vlan200-conf", master=1, version="0.3.1"))
 
 
+@pytest.mark.parametrize("e2e", MODES, indirect=True)
 def test_field_report_json_annotation(e2e):
     _field_report_nads(e2e)
     pod = e2e.sandbox("vlan-multi", networks=FIELD_REPORT)
@@ -55,7 +59,7 @@ def test_field_report_json_annotation(e2e):
     rc, out = e2e.run_cni("CHECK", pod)
     assert (rc, out) == (0, None), (out, e2e.last_stderr)
     assert "skipping network 'vlan100-conf' (net1): cniVersion 0.3.1 has no CHECK" \
-        in e2e.last_stderr
+        in e2e.logs()
     subprocess.run(["ip", "-n", pod.netns.name, "link", "del", "eth0"], check=True)
     rc, out = e2e.run_cni("CHECK", pod)
     assert rc == 1 and "e2e-cluster" in out["msg"] and "eth0" in out["msg"], out
@@ -65,6 +69,7 @@ def test_field_report_json_annotation(e2e):
     e2e.assert_nothing_left(pod)
 
 
+@pytest.mark.parametrize("e2e", MODES, indirect=True)
 def test_comma_form_with_namespace_and_interface(e2e):
     e2e.add_nad("net-a", e2e.macvlan_conf("net-a", ipam={}), namespace="other")
     e2e.add_nad("net-b", e2e.macvlan_conf("net-b", master=1, ipam={}))
@@ -84,6 +89,7 @@ def test_comma_form_with_namespace_and_interface(e2e):
     e2e.assert_nothing_left(pod)
 
 
+@pytest.mark.parametrize("e2e", MODES, indirect=True)
 def test_same_nad_twice_gives_net1_and_net2(e2e):
     _field_report_nads(e2e)
     pod = e2e.sandbox("twice", networks=[{"name": "vlan100-conf", "ips": ["192.0.2.211/24"]},

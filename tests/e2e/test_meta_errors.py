@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from tests.e2e.conftest import MODES
 
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
 
@@ -40,6 +41,7 @@ def test_invalid_annotation_fails_before_any_plugin(e2e, annotation, named):
     assert e2e.delegate_caches() == []
 
 
+@pytest.mark.parametrize("e2e", MODES, indirect=True)
 def test_missing_nad_is_named_with_an_event(e2e):
     e2e.add_nad("present", e2e.macvlan_conf("present", ipam={}))
     pod = e2e.sandbox("lonely", networks="present, absent-net")
@@ -95,6 +97,7 @@ def test_requested_eth0_collides_with_the_cluster_network(e2e):
     e2e.assert_nothing_left(pod)
 
 
+@pytest.mark.parametrize("e2e", MODES, indirect=True)
 def test_existing_net1_in_the_pod_rolls_back_and_survives(e2e):
     e2e.add_nad("vlan100-conf", e2e.macvlan_conf("vlan100-conf"))
     pod = e2e.sandbox("taken", networks=[{"name": "vlan100-conf", "ips": ["192.0.2.211/24"]}])
@@ -130,6 +133,7 @@ def test_ips_outside_the_host_local_range_fail_and_roll_back(e2e):
     e2e.assert_nothing_left(pod, (data, "hl-net"))
 
 
+@pytest.mark.parametrize("e2e", MODES, indirect=True)
 def test_ips_ignored_by_the_plugin_fail_and_roll_back(e2e):
     e2e.add_nad("no-ipam", e2e.macvlan_conf("no-ipam", ipam={}))
     pod = e2e.sandbox("ignored", networks=[{"name": "no-ipam", "ips": ["198.51.100.211/24"]}])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from tests.e2e.conftest import MODES
 
 FIELD_REPORT = [{"name": "vlan100-conf", "ips": ["192.0.2.211/24"]},
                 {"name": "vlan200-conf", "ips": ["198.51.100.211/24"]}]
@@ -25,6 +26,7 @@ def _added(e2e, name, networks=FIELD_REPORT, **kw):
 
 
 # -- default-route ---------------------------------------------------------------------------
+@pytest.mark.parametrize("e2e", MODES, indirect=True)
 def test_default_route_moves_to_net1(nads):
     e2e = nads
     pod = _added(e2e, "gw", [{"name": "vlan200-conf", "ips": ["198.51.100.211/24"],
@@ -64,6 +66,7 @@ def test_without_default_route_the_cluster_keeps_it(nads):
 
 
 # -- DEL -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("e2e", MODES, indirect=True)
 def test_del_with_the_api_down(nads):
     e2e = nads
     pod = _added(e2e, "down")
@@ -75,6 +78,7 @@ def test_del_with_the_api_down(nads):
     e2e.assert_nothing_left(pod)
 
 
+@pytest.mark.parametrize("e2e", MODES, indirect=True)
 def test_del_after_the_pod_and_nads_are_deleted(nads):
     e2e = nads
     pod = _added(e2e, "deleted")
@@ -126,6 +130,7 @@ def test_del_after_the_netns_is_gone(nads):
 
 
 # -- CHECK -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("e2e", MODES, indirect=True)
 def test_check_passes_then_names_the_missing_interface(nads):
     e2e = nads
     pod = _added(e2e, "checked")
@@ -142,6 +147,7 @@ def test_check_passes_then_names_the_missing_interface(nads):
 
 
 # -- GC --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("e2e", MODES, indirect=True)
 def test_gc_removes_stale_attachments_and_frees_secondary_ips(e2e):
     data = e2e.tmp / "secondary-ipam"
     e2e.add_nad("hl-net", e2e.macvlan_conf("hl-net", version="1.1.0", ipam={
