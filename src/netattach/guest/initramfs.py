@@ -58,11 +58,11 @@ mount -t devtmpfs devtmpfs $R/dev
 mkdir -p $R/dev/pts $R/dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts $R/dev/pts
 mount -t tmpfs -o mode=1777 tmpfs $R/dev/shm
-mount -t tmpfs -o mode=1777 tmpfs $R/tmp
+# /tmp and /var/tmp stay the overlay's (the host's, writable in the guest): a checkout or
+# a working directory under /tmp must be visible. /run is fresh: no host netns leftovers.
 mount -t tmpfs -o mode=0755 tmpfs $R/run
 mkdir -p $R/run/netns $R/run/lock $R@GUEST_TOOLS@
 [ -L $R/var/run ] || { mkdir -p $R/var/run && mount --bind $R/run $R/var/run; }
-mount -t tmpfs -o mode=1777 tmpfs $R/var/tmp 2>/dev/null
 mount -t cgroup2 cgroup2 $R/sys/fs/cgroup 2>/dev/null
 hostname netattach-guest
 ip link set lo up

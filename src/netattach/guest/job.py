@@ -81,7 +81,7 @@ class GuestJob:
         cwd = shlex.quote(self.cwd)
         lines.append(
             f"cd {cwd} || {{ echo \"netattach-guest: cannot cd to \"{cwd}\" in the guest "
-            "(/tmp and /run are fresh tmpfs there)\" >&2; exit "
+            "(/run is a fresh tmpfs there)\" >&2; exit "
             f"{EXIT_BAD_CWD}; }}"
         )
         lines.append("exec " + " ".join(shlex.quote(word) for word in self.argv))
