@@ -136,7 +136,8 @@ class KubeAPIHandle:
         return self.server.list(EVENTS, namespace)
 
     def requests(self) -> list[LoggedRequest]:
-        """Every request the server saw, in order."""
+        """Every request the server saw, in order (once those in flight are logged)."""
+        self.server.settle()
         return list(self.server.requests)
 
 

@@ -181,6 +181,9 @@ class FakeKubeAPI:
         self._hooks: list[Callable[[str, str], None]] = []
         self._latency = 0.0
         self.requests: list[LoggedRequest] = []
+        # requests being answered (watches excluded): the log is complete when it is 0
+        self._busy = 0
+        self._settled = threading.Condition(threading.Lock())
         self._host = host
         self._port = 0
         self._server: ThreadingHTTPServer | None = None
@@ -242,6 +245,12 @@ class FakeKubeAPI:
                 conn.shutdown(socket.SHUT_RDWR)
 
     # -- test controls --------------------------------------------------------------
+
+    def settle(self, timeout: float = 5.0) -> None:
+        """Wait until every answered request is in the log (a client may read its response
+        before the handler thread has logged it)."""
+        with self._settled:
+            self._settled.wait_for(lambda: self._busy == 0, timeout)
 
     def set_unreachable(self, unreachable: bool) -> None:
         """True: close the listener and cut open connections (clients see refused/reset).
@@ -669,6 +678,10 @@ class _Handler(BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization", "")
         token = auth[len("Bearer ") :] if auth.startswith("Bearer ") else None
         status = 200
+        counted = query.get("watch") not in ("true", "1")
+        if counted:
+            with api._settled:
+                api._busy += 1
         try:
             try:
                 body = self._read_body()
@@ -697,6 +710,10 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             with api._lock:
                 api.requests.append(LoggedRequest(method, path, query, status, token))
+            if counted:
+                with api._settled:
+                    api._busy -= 1
+                    api._settled.notify_all()
 
     def _dispatch(self, method: str, path: str, query: dict[str, str], body: dict | None) -> int:
         api = self.api
