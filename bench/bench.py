@@ -375,7 +375,7 @@ def scale(mode: Thick, pods: Pods, args: argparse.Namespace) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=30)
-    parser.add_argument("--pods", type=int, default=48, help="pods per throughput run")
+    parser.add_argument("--pods", type=int, default=100, help="pods per throughput run")
     parser.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")],
                         default=[1, 4, 16])
     parser.add_argument("--scale-attachments", type=int, default=1000)
