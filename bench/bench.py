@@ -101,9 +101,8 @@ class Floor(Mode):
             f"link set {host} master bbr0 up",
             f"link add net1 link {NICS[0]} netns {ns} type macvlan mode bridge",
             f"link add net2 link {NICS[1]} netns {ns} type macvlan mode bridge"]) + "\n")
-        a, b = divmod(n, 250)
         sh("ip", "-n", ns, "-batch", "-", input_="\n".join([
-            f"addr add {('203.0.113', '198.51.100')[a % 2]}.{b + 2}/24 dev eth0",
+            f"addr add 203.0.113.{n % 250 + 2}/24 dev eth0",
             "link set eth0 up", "link set lo up",
             "route add default via 203.0.113.1 dev eth0",
             "addr add 192.0.2.10/24 dev net1", "link set net1 up",
@@ -167,10 +166,11 @@ class Thick(Thin):
     def __init__(self, env: Env) -> None:
         super().__init__(env)
         self.socket_dir = env.tmp / "sock"
+        self.log = (env.tmp / "daemon.log").open("w")
         self.proc = subprocess.Popen(
             [PY, "-m", "netattach", "daemon", "--socket-dir", str(self.socket_dir),
              "--kubeconfig", str(env.kubeconfig), "--node-name", "bench-node"],
-            stdout=subprocess.DEVNULL, stderr=open(env.tmp / "daemon.log", "w"))
+            stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.monotonic() + 30
         while not (self.socket_dir / "netattach.sock").exists():
             if time.monotonic() > deadline or self.proc.poll() is not None:
@@ -191,6 +191,7 @@ class Thick(Thin):
     def close(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
+        self.log.close()
 
 
 # -- measuring ------------------------------------------------------------------------------

@@ -38,3 +38,15 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     if _IN_GUEST or _ON_HOST:
         return f"tests/vm: running on kernel {os.uname().release}"
     return f"tests/vm: not collected on the host; run them in the guest: {GUEST_COMMAND}"
+
+
+@pytest.fixture
+def factory():
+    """Namespaces and veths with a unique prefix, removed even when the test fails."""
+    from tests.netns.conftest import NetnsFactory
+
+    f = NetnsFactory(f"natst-{os.urandom(2).hex()}-")
+    try:
+        yield f
+    finally:
+        f.cleanup()

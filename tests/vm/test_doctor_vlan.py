@@ -6,7 +6,6 @@ or stale after `netplan apply`, or held by another pod) and what doctor / ADD sa
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.netns.conftest import NetnsFactory
 
 from netattach.doctor.main import DoctorOptions, diagnose
 from netattach.linux import run_in_netns
@@ -23,17 +23,7 @@ pytestmark = pytest.mark.root
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _load_netns_fixtures():
-    path = os.path.join(os.path.dirname(__file__), "..", "netns", "conftest.py")
-    spec = importlib.util.spec_from_file_location("_netattach_netns_fixtures_doctor", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
-
-_fx = _load_netns_fixtures()
 
 
 def ip(*args: str) -> None:
@@ -47,7 +37,7 @@ NAD_CONF = {"cniVersion": "1.0.0", "name": "vlan100-conf", "type": "vlan", "vlan
 @pytest.fixture
 def node(tmp_path):
     """(factory, node, parent, root, nad_file): VLAN 100 on `parent` is free for now."""
-    f = _fx.NetnsFactory(f"natst-{os.urandom(2).hex()}-")
+    f = NetnsFactory(f"natst-{os.urandom(2).hex()}-")
     try:
         node = f.make_netns("node")
         peer = f.make_netns("peer")

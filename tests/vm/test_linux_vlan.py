@@ -8,13 +8,11 @@ Reuses NetnsFactory from tests/netns/conftest.py (loaded by path).
 from __future__ import annotations
 
 import errno
-import importlib.util
 import json
-import os
 import subprocess
-import sys
 
 import pytest
+from tests.netns.conftest import ip_json
 
 from netattach.linux import (
     LinkExists,
@@ -27,20 +25,7 @@ from netattach.linux import (
 pytestmark = pytest.mark.root
 
 
-def _load_netns_fixtures():
-    """Load tests/netns/conftest.py under a private name (tests/ has no packages)."""
-    path = os.path.join(os.path.dirname(__file__), "..", "netns", "conftest.py")
-    spec = importlib.util.spec_from_file_location("_netattach_netns_fixtures", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
-
-_fx = _load_netns_fixtures()
-NetnsFactory = _fx.NetnsFactory
-ip_json = _fx.ip_json
 
 
 def bridge_json(*args: str, netns: str) -> list[dict]:
@@ -48,14 +33,6 @@ def bridge_json(*args: str, netns: str) -> list[dict]:
                          capture_output=True, text=True).stdout
     return json.loads(out) if out.strip() else []
 
-
-@pytest.fixture
-def factory():
-    f = NetnsFactory(f"natst-{os.urandom(2).hex()}-")
-    try:
-        yield f
-    finally:
-        f.cleanup()
 
 
 @pytest.fixture

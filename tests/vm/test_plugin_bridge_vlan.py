@@ -7,40 +7,19 @@ Checked with `bridge -j vlan show` inside the node netns.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.netns import test_plugin_bridge as h
 
 pytestmark = pytest.mark.root
 
 
-def _load(name: str, path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
-_netns = Path(__file__).resolve().parent.parent / "netns"
-_fx = _load("_netattach_netns_fixtures", _netns / "conftest.py")
-h = _load("_netattach_bridge_test_helpers", _netns / "test_plugin_bridge.py")
-
-
-@pytest.fixture
-def factory():
-    f = _fx.NetnsFactory(f"natst-{os.urandom(2).hex()}-")
-    try:
-        yield f
-    finally:
-        f.cleanup()
 
 
 def port_vlans(node: str, port: str) -> dict[int, set[str]]:

@@ -6,45 +6,24 @@ The plugin's "host" is a node netns (executables run under `ip netns exec NODE`)
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tests.netns import plugin_helpers as h
 
 from netattach.plugins.ipvlan import IpvlanPlugin
 
 pytestmark = pytest.mark.root
-NETNS_TESTS = Path(__file__).resolve().parent.parent / "netns"
 
 
-def _load(name: str, filename: str):
-    spec = importlib.util.spec_from_file_location(name, NETNS_TESTS / filename)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
-
-_fx = _load("_netattach_netns_fixtures", "conftest.py")
-h = _load("_netattach_plugin_helpers", "plugin_helpers.py")
 GO_IPVLAN = Path(h.GO_CNI_DIR) / "ipvlan"
 
 
 def links(ns) -> list[str]:
     return [lk["ifname"] for lk in h.ip_json("link", "show", netns=ns.name)]
 
-
-@pytest.fixture
-def factory():
-    f = _fx.NetnsFactory(f"natst-{os.urandom(2).hex()}-")
-    try:
-        yield f
-    finally:
-        f.cleanup()
 
 
 @pytest.fixture(scope="module")

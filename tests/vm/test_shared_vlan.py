@@ -8,31 +8,16 @@ playing the host.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tests.netns import plugin_helpers as h
+from tests.netns.conftest import NetnsFactory
 
 from netattach.plugins.shared_vlan import device_name
 from netattach.plugins.vlan import VlanPlugin
-
-NETNS_TESTS = Path(__file__).resolve().parent.parent / "netns"
-
-
-def _load(name: str, filename: str):
-    spec = importlib.util.spec_from_file_location(name, NETNS_TESTS / filename)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_fx = _load("_netattach_netns_fixtures", "conftest.py")
-h = _load("_netattach_plugin_helpers", "plugin_helpers.py")
 
 
 def sh(*argv: str) -> None:
@@ -41,7 +26,7 @@ def sh(*argv: str) -> None:
 
 @pytest.fixture
 def lab(tmp_path):
-    f = _fx.NetnsFactory(f"natst-{os.urandom(2).hex()}-")
+    f = NetnsFactory(f"natst-{os.urandom(2).hex()}-")
     try:
         node, peer = f.make_netns("node"), f.make_netns("peer")
         pods = [f.make_netns(f"pod{i}") for i in range(3)]

@@ -57,7 +57,9 @@ def _inputs(nads: list[NadSource]) -> Inputs | None:
     for a in atts:
         if a.type == "vlan" and not a.shared and a.master and a.vlan_id is not None:
             vlans.setdefault(a.master, set()).add(a.vlan_id)
-    return Inputs(nads=tuple(nads), node=vlan_snapshot(vlans), pod_holder_severity=ERROR)
+    masters = {a.master for a in atts if a.master}
+    return Inputs(nads=tuple(nads), node=vlan_snapshot(vlans, masters),
+                  pod_holder_severity=ERROR)
 
 
 def check_before_add(att: PodAttachments, cfg: MetaConfig | None = None) -> list[Finding]:

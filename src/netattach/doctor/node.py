@@ -8,6 +8,7 @@ unit-tested with synthetic snapshots: build NodeSnapshot(...) by hand.
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 
 HOST = "host"
@@ -79,9 +80,15 @@ class NodeSnapshot:
                 if lk.kind in STACKED_KINDS and lk.parent == parent and lk.parent_in_node]
 
 
-def take_snapshot(*, all_namespaces: bool = True) -> NodeSnapshot:
+def take_snapshot(*, all_namespaces: bool = True, only: Collection[str] | None = None
+                  ) -> NodeSnapshot:
     """Read the node: every link and address of this namespace, its default route, and
-    (with `all_namespaces`) the vlan/macvlan/ipvlan links of every other namespace."""
+    (with `all_namespaces`) the vlan/macvlan/ipvlan links of every other namespace.
+
+    With `only`, just those links of this namespace (without addresses): the pre-ADD fast
+    path, whose cost must not grow with the pods on the node. If one of them is missing,
+    every link is read, so a finding can list the interfaces the node does have.
+    """
     from netattach.linux import current_netns_id, list_namespaces, list_stacked_links
     from netattach.linux.netlink import NetlinkSession
 
@@ -89,13 +96,23 @@ def take_snapshot(*, all_namespaces: bool = True) -> NodeSnapshot:
     label = node_label()
     links: list[NodeLink] = []
     with NetlinkSession(None) as nl:
-        raw = nl.links()
-        by_index = {lk.index: lk.name for lk in raw}
+        raw = None
+        if only is not None:
+            raw = [lk for lk in (nl.find_link(n) for n in sorted(only) if n) if lk is not None]
+            raw = raw if len(raw) == len({n for n in only if n}) else None
         addrs: dict[int, list[str]] = {}
-        for a in nl.addresses():
-            addrs.setdefault(a.index, []).append(str(a.interface))
-        defaults = tuple(dict.fromkeys(
-            by_index[r.oif] for r in nl.routes() if r.is_default and r.oif in by_index))
+        if raw is None:
+            raw = nl.links()
+            for a in nl.addresses():
+                addrs.setdefault(a.index, []).append(str(a.interface))
+        by_index = {lk.index: lk.name for lk in raw}
+        default_oifs = [r.oif for r in nl.routes() if r.is_default and r.oif is not None]
+        for oif in default_oifs:
+            if oif not in by_index:
+                found = nl.find_link(oif)
+                if found is not None:
+                    by_index[oif] = found.name
+        defaults = tuple(dict.fromkeys(by_index[o] for o in default_oifs if o in by_index))
         for lk in raw:
             local_parent = lk.link_netnsid is None and lk.parent_index is not None
             links.append(NodeLink(
@@ -146,11 +163,13 @@ def node_label() -> str:
     return f"pid {os.getpid()}"
 
 
-def vlan_snapshot(parents: dict[str, set[int]]) -> NodeSnapshot:
-    """Pre-ADD fast path: the node namespace in full plus only VLANs on `parents` (by VID)."""
-    base = take_snapshot(all_namespaces=False)
+def vlan_snapshot(parents: dict[str, set[int]], masters: Collection[str] | None = None
+                  ) -> NodeSnapshot:
+    """Pre-ADD fast path: the `masters` only when no VLAN is involved; else the node
+    namespace in full plus the VLANs on `parents` (by VID) in every namespace."""
     if not parents:
-        return base
+        return take_snapshot(all_namespaces=False, only=masters)
+    base = take_snapshot(all_namespaces=False)
     from netattach.linux import current_netns_id, list_vlans
 
     me = current_netns_id()
