@@ -148,8 +148,6 @@ class Outcome:
 # --- the primary CNI config -------------------------------------------------------------
 
 
-
-
 def render_thin_conflist(primary: Path, primary_host_path: str, kubeconfig: str) -> bytes:
     """`00-netattach.conflist` for thin mode, delegating eth0 to `primary`."""
     from netattach.cni.version import ALL

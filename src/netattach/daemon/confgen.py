@@ -24,11 +24,8 @@ from .config import GENERATED_CONF, SHIM_TYPE
 log = logging.getLogger("netattach.daemon.confgen")
 
 
-
 class PrimaryConfigError(Exception):
     """The primary CNI config cannot be used; the message names the file and the fix."""
-
-
 
 
 def render(primary: Path, *, socket_dir: str, network_name: str,
