@@ -305,3 +305,27 @@ def test_same_error_code_as_reference(lab, bindir, extra):
         assert outs["py"].msg == outs["go"].msg
     assert [lk["ifname"] for lk in h.ip_json("link", "show", netns=pod.name)] == ["lo"]
     assert os.path.exists(pod.path)
+
+
+def test_gc_is_forwarded_to_ipam_and_frees_stale_allocations(lab, netns_factory, tmp_path):
+    """CNI 1.1 GC reaches host-local through macvlan (the reference plugins drop it)."""
+    node, pod, _, parent = lab
+    pod2 = netns_factory.make_netns("pod2")
+    cfg = conf(parent, version="1.1.0",
+               ipam={"type": "host-local", "subnet": "192.0.2.0/24", "dataDir": str(tmp_path)})
+    keep = h.call_inproc(MacvlanPlugin(), "ADD", cfg, netns=pod.path, ifname="net1",
+                         container_id="keep", host_netns=node.path)
+    stale = h.call_inproc(MacvlanPlugin(), "ADD", cfg, netns=pod2.path, ifname="net1",
+                          container_id="stale", host_netns=node.path)
+    assert keep.rc == 0 and stale.rc == 0
+
+    def held() -> dict[str, str]:
+        return {p.name: p.read_bytes().decode() for p in (tmp_path / "testnet").iterdir()
+                if p.name[0].isdigit()}
+
+    assert sorted(held().values()) == ["keep\r\nnet1", "stale\r\nnet1"]
+    gc = {**cfg, "cni.dev/valid-attachments": [{"containerID": "keep", "ifname": "net1"}]}
+    out = h.call_inproc(MacvlanPlugin(), "GC", gc, netns="", ifname="", container_id="",
+                        host_netns=node.path)
+    assert out.rc == 0, out
+    assert list(held().values()) == ["keep\r\nnet1"]

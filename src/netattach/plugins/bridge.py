@@ -34,6 +34,7 @@ from netattach.plugins.common import (
     delete_link_in_netns,
     ipam_add,
     ipam_del_quietly,
+    ipam_gc,
     pod_session,
     require_absent,
     run_ipam,
@@ -703,6 +704,9 @@ class BridgePlugin(BasePlugin):
                                f"{str(conf.promisc_mode).lower()} doesn't match current state: "
                                f"{str(br.promisc).lower()} ", "something changed promisc")
         return br
+
+    def gc(self, request: Request) -> None:
+        ipam_gc(request)
 
     def status(self, request: Request) -> None:
         if request.config.ipam_type:

@@ -329,6 +329,13 @@ def ipam_status(request: Request) -> None:
         run_ipam(request, Command.STATUS)
 
 
+def ipam_gc(request: Request) -> None:
+    """GC of a plugin with an IPAM delegate: forward it (the spec says delegating plugins
+    must; the reference plugins do not, so host-local allocations of vanished pods leak)."""
+    if request.config.ipam_type:
+        run_ipam(request, Command.GC)
+
+
 def check_container_link(nl: NetlinkSession, iface: Interface, kind: str, *,
                          master: Link | None = None, mtu: int = 0) -> Link:
     """CHECK the container link against prevResult's interface and the config.

@@ -34,6 +34,7 @@ from netattach.plugins.common import (
     find_result_interface,
     ipam_add,
     ipam_del_quietly,
+    ipam_gc,
     pod_session,
     require_absent,
     run_ipam,
@@ -313,6 +314,9 @@ class HostDevicePlugin(BasePlugin):
                                    "something changed the MAC after ADD")
             validate_ips(pod, request.ifname, prev, index)
             validate_routes(pod, request.ifname, prev)
+
+    def gc(self, request: Request) -> None:
+        ipam_gc(request)
 
     def status(self, request: Request) -> None:
         if request.config.ipam_type:

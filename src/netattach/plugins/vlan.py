@@ -25,6 +25,7 @@ from netattach.plugins.common import (
     container_interface,
     find_result_interface,
     ipam_add,
+    ipam_gc,
     ipam_status,
     lookup_master,
     master_mtu_ok,
@@ -137,6 +138,9 @@ class VlanPlugin(BasePlugin):
                                    "the link was replaced after ADD; DEL and ADD again")
             validate_ips(pod, request.ifname, prev, index)
             validate_routes(pod, request.ifname, prev)
+
+    def gc(self, request: Request) -> None:
+        ipam_gc(request)
 
     def status(self, request: Request) -> None:
         ipam_status(request)
