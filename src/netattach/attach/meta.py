@@ -30,7 +30,7 @@ from .config import MetaConfig
 from .default_route import adjusted_result, apply_in_pod, wants_default_route
 from .delegate_cache import Delegate, DelegateCache, PodAttachments
 from .executor import HybridExecutor
-from .plan import PodInfo, error_prefix, plan_attachments
+from .plan import NetworkNotFound, PodInfo, error_prefix, plan_attachments
 
 log = logging.getLogger("netattach")
 
@@ -103,7 +103,7 @@ class MetaPlugin(BasePlugin):
             try:
                 att = plan_attachments(ctx.cfg, request, pod or None, get_nad)
             except CNIError as err:
-                if kube and pod and "network-attachment-definition" in err.msg:
+                if kube and pod and isinstance(err, NetworkNotFound):
                     kube.record_event(kube.get_pod(pod.namespace, pod.name), "Warning",
                                       "NoNetworkFound", err.msg)
                 raise

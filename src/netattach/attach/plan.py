@@ -41,6 +41,10 @@ class PodInfo:
     annotations: Mapping[str, str]
 
 
+class NetworkNotFound(CNIError):
+    """A NetworkAttachmentDefinition the pod asks for does not exist (event NoNetworkFound)."""
+
+
 def _invalid(msg: str, details: str) -> CNIError:
     return CNIError(Code.INVALID_NETWORK_CONFIG, msg, details)
 
@@ -55,7 +59,7 @@ def _nad(get_nad: NadGetter | None, namespace: str, name: str, cfg: MetaConfig,
     try:
         config = get_nad(namespace, name)
     except NotFound as e:
-        raise CNIError(Code.INVALID_NETWORK_CONFIG,
+        raise NetworkNotFound(Code.INVALID_NETWORK_CONFIG,
                        f"{pod_ref}: cannot find a network-attachment-definition "
                        f"({name}) in namespace ({namespace}): {e}",
                        f"create it (kubectl get net-attach-def -n {namespace}) or fix the pod's "
