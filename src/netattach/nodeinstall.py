@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import netattach
-from netattach.attach.networks import find_primary
+from netattach.attach.networks import find_primary, primary_conflist
 from netattach.fsutil import write_atomically
 
 GENERATED_CONF = "00-netattach.conflist"  # the same name as the daemon's (thick) file
@@ -150,34 +150,12 @@ class Outcome:
 
 def render_thin_conflist(primary: Path, primary_host_path: str, kubeconfig: str) -> bytes:
     """`00-netattach.conflist` for thin mode, delegating eth0 to `primary`."""
-    from netattach.cni.version import ALL
-
+    meta: dict[str, Any] = {"type": "netattach", "clusterNetwork": primary_host_path,
+                            **({"kubeconfig": kubeconfig} if kubeconfig else {})}
     try:
-        raw = json.loads(primary.read_bytes())
-    except (OSError, ValueError) as e:
-        raise NodeInstallError(f"primary CNI config {primary_host_path}: cannot parse: {e}; "
-                               "fix it (the cluster network's installer writes it)") from None
-    if not isinstance(raw, dict):
-        raise NodeInstallError(f"primary CNI config {primary_host_path}: not a JSON object")
-    version = raw.get("cniVersion")
-    if version not in ALL:
-        raise NodeInstallError(f"primary CNI config {primary_host_path}: cniVersion "
-                               f"{version!r} is not one netattach speaks ({', '.join(ALL)}); "
-                               "netattach answers the runtime in the primary's version")
-    plugins = raw.get("plugins") if "plugins" in raw else [raw]
-    capabilities: dict[str, Any] = {}
-    for plugin in plugins if isinstance(plugins, list) else []:
-        caps = plugin.get("capabilities") if isinstance(plugin, dict) else None
-        if isinstance(caps, dict):
-            capabilities.update({k: v for k, v in caps.items() if v})
-    meta: dict[str, Any] = {"type": "netattach"}
-    if capabilities:
-        meta["capabilities"] = capabilities
-    meta["clusterNetwork"] = primary_host_path
-    if kubeconfig:
-        meta["kubeconfig"] = kubeconfig
-    conflist = {"cniVersion": version, "name": NETWORK_NAME, "plugins": [meta]}
-    return (json.dumps(conflist, indent=2) + "\n").encode()
+        return primary_conflist(primary, primary_host_path, meta, NETWORK_NAME)
+    except ValueError as e:
+        raise NodeInstallError(str(e)) from None
 
 
 def _check_conf_dir(paths: NodePaths, manifest: Manifest | None) -> Path:

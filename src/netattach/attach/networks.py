@@ -47,6 +47,37 @@ def find_primary(conf_dir: Path) -> Path | None:
                  if not p.name.startswith((".", "00-netattach"))), None)
 
 
+def primary_conflist(primary: Path, shown: str, plugin: Mapping[str, Any], name: str) -> bytes:
+    """The one-plugin conflist that puts `plugin` (the meta plugin or the shim) in front of
+    the runtime's primary config: its cniVersion and its plugins' capabilities.
+
+    ValueError, naming `shown` and the fix, when the primary cannot be used.
+    """
+    from netattach.cni.version import ALL
+
+    try:
+        raw = json.loads(primary.read_bytes())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"primary CNI config {shown}: cannot parse: {e}; fix it (the "
+                         "cluster network's installer writes it)") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"primary CNI config {shown}: not a JSON object")
+    version = raw.get("cniVersion")
+    if version not in ALL:
+        raise ValueError(f"primary CNI config {shown}: cniVersion {version!r} is not one "
+                         f"netattach speaks ({', '.join(ALL)}); netattach answers the runtime "
+                         "in the primary's version")
+    plugins = raw.get("plugins") if "plugins" in raw else [raw]
+    capabilities: dict[str, Any] = {}
+    for entry in plugins if isinstance(plugins, list) else []:
+        caps = entry.get("capabilities") if isinstance(entry, dict) else None
+        if isinstance(caps, dict):
+            capabilities.update({k: v for k, v in caps.items() if v})
+    head = {"type": plugin["type"], **({"capabilities": capabilities} if capabilities else {})}
+    conflist = {"cniVersion": version, "name": name, "plugins": [{**head, **plugin}]}
+    return (json.dumps(conflist, indent=2) + "\n").encode()
+
+
 def find_conf_by_name(directory: str, name: str) -> bytes | None:
     """The config in `directory` whose "name" is `name`, as conflist bytes; None if absent."""
     for path in conf_files(directory):

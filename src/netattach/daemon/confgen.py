@@ -8,7 +8,6 @@ the primary file's path. `ConfigManager.poll()` is one reconcile step; `run()` l
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Mapping
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from netattach.attach.networks import find_primary
+from netattach.attach.networks import find_primary, primary_conflist
 from netattach.fsutil import write_atomically
 
 from .config import GENERATED_CONF, SHIM_TYPE
@@ -31,31 +30,12 @@ class PrimaryConfigError(Exception):
 def render(primary: Path, *, socket_dir: str, network_name: str,
            extra: Mapping[str, Any] | None = None) -> bytes:
     """The generated conflist for `primary` (raises PrimaryConfigError if it is unusable)."""
+    shim: dict[str, Any] = {"type": SHIM_TYPE, "clusterNetwork": str(primary),
+                            "daemonSocketDir": socket_dir, **(extra or {})}
     try:
-        raw = json.loads(primary.read_bytes())
-    except (OSError, ValueError) as e:
-        raise PrimaryConfigError(f"primary CNI config {primary}: cannot parse: {e}; fix the "
-                                 "file (the cluster network's installer writes it)") from None
-    if not isinstance(raw, dict):
-        raise PrimaryConfigError(f"primary CNI config {primary}: not a JSON object")
-    version = raw.get("cniVersion")
-    if not isinstance(version, str) or not version:
-        raise PrimaryConfigError(f"primary CNI config {primary}: no cniVersion; the shim "
-                                 "needs one to answer in the runtime's version")
-    plugins = raw.get("plugins") if "plugins" in raw else [raw]
-    capabilities: dict[str, Any] = {}
-    for plugin in plugins if isinstance(plugins, list) else []:
-        caps = plugin.get("capabilities") if isinstance(plugin, dict) else None
-        if isinstance(caps, dict):
-            capabilities.update({k: v for k, v in caps.items() if v})
-    shim: dict[str, Any] = {"type": SHIM_TYPE}
-    if capabilities:
-        shim["capabilities"] = capabilities
-    shim["clusterNetwork"] = str(primary)
-    shim["daemonSocketDir"] = socket_dir
-    shim.update(extra or {})
-    conflist = {"cniVersion": version, "name": network_name, "plugins": [shim]}
-    return (json.dumps(conflist, indent=2) + "\n").encode()
+        return primary_conflist(primary, str(primary), shim, network_name)
+    except ValueError as e:
+        raise PrimaryConfigError(str(e)) from None
 
 
 @dataclass(frozen=True)
