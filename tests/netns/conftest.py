@@ -140,3 +140,6 @@ def node_and_pod(netns_factory: NetnsFactory) -> tuple[TestNetns, TestNetns, str
 def ip_json_fixture():
     """The `ip_json(*args, netns=...)` helper as a fixture (tests/ has no packages)."""
     return ip_json
+
+
+from tests.netns.plugin_helpers import bindir  # noqa: E402,F401 - installed executables

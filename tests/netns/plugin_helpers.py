@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from netattach.cni.errors import CNIError
 from netattach.cni.request import request_from_env
 from netattach.cni.skel import Plugin, dispatch
@@ -160,3 +162,26 @@ def rename_link(netns: str, old: str, new: str) -> None:
     """Rename a link inside `netns` (down, rename, up: older kernels refuse renaming up links)."""
     for args in (("set", old, "down"), ("set", old, "name", new), ("set", new, "up")):
         subprocess.run(["ip", "-n", netns, "link", *args], check=True, capture_output=True)
+
+
+def link_names(ns: Any) -> list[str]:
+    """Interface names of a test namespace (as `ip link` lists them)."""
+    return [lk["ifname"] for lk in ip_json("link", "show", netns=ns.name)]
+
+
+@pytest.fixture(scope="module")
+def bindir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """netattach's executables, installed once per module (import this fixture)."""
+    return install_netattach_bins(tmp_path_factory.mktemp("cni-bin"))
+
+
+def make_lab(factory: Any, peer_ip: str | None = "192.0.2.1/24") -> tuple[Any, Any, Any, str]:
+    """(node, pod, peer, parent): a veth `parent` in the node to a peer holding `peer_ip`."""
+    node = factory.make_netns("node")
+    pod = factory.make_netns("pod")
+    peer = factory.make_netns("peer")
+    parent, peer_end = factory.make_veth(node, peer)
+    if peer_ip:
+        subprocess.run(["ip", "-n", peer.name, "addr", "add", peer_ip, "dev", peer_end],
+                       check=True)
+    return node, pod, peer, parent

@@ -7,50 +7,27 @@ executable under `ip netns exec NODE`. Addresses are documentation ranges only.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tests.netns import plugin_helpers as h
 
 from netattach.plugins.macvlan import MacvlanPlugin
 
 pytestmark = pytest.mark.root
 
 
-def _load_helpers():
-    path = Path(__file__).with_name("plugin_helpers.py")
-    spec = importlib.util.spec_from_file_location("_netattach_plugin_helpers", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-h = _load_helpers()
 GO_MACVLAN = Path(h.GO_CNI_DIR) / "macvlan"
 POD_IP, PEER_IP = "192.0.2.10/24", "192.0.2.1/24"
-
-
-@pytest.fixture(scope="module")
-def bindir(tmp_path_factory) -> Path:
-    return h.install_netattach_bins(tmp_path_factory.mktemp("cni-bin"))
 
 
 @pytest.fixture
 def lab(netns_factory):
     """node (veth `parent` to a peer ns holding 192.0.2.1/24) and an empty pod ns."""
-    node = netns_factory.make_netns("node")
-    pod = netns_factory.make_netns("pod")
-    peer = netns_factory.make_netns("peer")
-    parent, peer_end = netns_factory.make_veth(node, peer)
-    subprocess.run(["ip", "-n", peer.name, "addr", "add", PEER_IP, "dev", peer_end],
-                   check=True)
-    return node, pod, peer, parent
+    return h.make_lab(netns_factory, PEER_IP)
 
 
 def conf(parent: str, version: str = "1.0.0", **kw):

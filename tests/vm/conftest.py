@@ -50,3 +50,6 @@ def factory():
         yield f
     finally:
         f.cleanup()
+
+
+from tests.netns.plugin_helpers import bindir  # noqa: E402,F401 - installed executables

@@ -25,14 +25,10 @@ from netattach.linux import (
 pytestmark = pytest.mark.root
 
 
-
-
-
 def bridge_json(*args: str, netns: str) -> list[dict]:
     out = subprocess.run(["bridge", "-n", netns, "-j", *args], check=True,
                          capture_output=True, text=True).stdout
     return json.loads(out) if out.strip() else []
-
 
 
 @pytest.fixture

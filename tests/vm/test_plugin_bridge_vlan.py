@@ -18,10 +18,6 @@ from tests.netns import test_plugin_bridge as h
 pytestmark = pytest.mark.root
 
 
-
-
-
-
 def port_vlans(node: str, port: str) -> dict[int, set[str]]:
     out = subprocess.run(["bridge", "-n", node, "-j", "vlan", "show", "dev", port],
                          capture_output=True, text=True, check=True).stdout

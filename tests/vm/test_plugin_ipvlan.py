@@ -11,35 +11,19 @@ from pathlib import Path
 
 import pytest
 from tests.netns import plugin_helpers as h
+from tests.netns.plugin_helpers import link_names as links
 
 from netattach.plugins.ipvlan import IpvlanPlugin
 
 pytestmark = pytest.mark.root
 
 
-
 GO_IPVLAN = Path(h.GO_CNI_DIR) / "ipvlan"
-
-
-def links(ns) -> list[str]:
-    return [lk["ifname"] for lk in h.ip_json("link", "show", netns=ns.name)]
-
-
-
-@pytest.fixture(scope="module")
-def bindir(tmp_path_factory) -> Path:
-    return h.install_netattach_bins(tmp_path_factory.mktemp("cni-bin"))
 
 
 @pytest.fixture
 def lab(factory):
-    node = factory.make_netns("node")
-    pod = factory.make_netns("pod")
-    peer = factory.make_netns("peer")
-    parent, peer_end = factory.make_veth(node, peer)
-    subprocess.run(["ip", "-n", peer.name, "addr", "add", "192.0.2.1/24", "dev", peer_end],
-                   check=True)
-    return node, pod, peer, parent
+    return h.make_lab(factory)
 
 
 def iconf(master: str, *addrs: str, version: str = "1.0.0", **kw):

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 from tests.netns import plugin_helpers as h
+from tests.netns.plugin_helpers import link_names as links
 
 from netattach.plugins.vlan import VlanPlugin
 
 pytestmark = pytest.mark.root
-
 
 
 GO_VLAN = Path(h.GO_CNI_DIR) / "vlan"
@@ -27,22 +27,9 @@ def sh(*argv: str) -> None:
     subprocess.run(list(argv), check=True, capture_output=True)
 
 
-def links(ns) -> list[str]:
-    return [lk["ifname"] for lk in h.ip_json("link", "show", netns=ns.name)]
-
-
-
-@pytest.fixture(scope="module")
-def bindir(tmp_path_factory) -> Path:
-    return h.install_netattach_bins(tmp_path_factory.mktemp("cni-bin"))
-
-
 @pytest.fixture
 def lab(factory):
-    node = factory.make_netns("node")
-    pod = factory.make_netns("pod")
-    peer = factory.make_netns("peer")
-    parent, _ = factory.make_veth(node, peer)
+    node, pod, _, parent = h.make_lab(factory, peer_ip=None)
     return node, pod, parent
 
 

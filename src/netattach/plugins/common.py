@@ -323,6 +323,17 @@ def release_attachment(request: Request) -> None:
                            "see the kernel's reason; DEL may be retried") from None
 
 
+def rename_new_link(pod: NetlinkSession, tmp: str, ifname: str, kind: str) -> Link:
+    """Rename a link just created under a temporary name to CNI_IFNAME; re-fetch it."""
+    from netattach.linux import LinuxNetError
+
+    try:
+        return pod.rename(tmp, ifname)
+    except (LinuxNetError, ValueError) as e:
+        raise plugin_error(f'failed to rename {kind} to "{ifname}": {e}',
+                           f"{ifname} could not be given to the new {kind} device") from None
+
+
 def ipam_status(request: Request) -> None:
     """STATUS of a plugin with an IPAM delegate: the delegate's STATUS (none: ready)."""
     if request.config.ipam_type:

@@ -33,6 +33,7 @@ from netattach.plugins.common import (
     netconf_field,
     pod_session,
     release_attachment,
+    rename_new_link,
     require_absent,
     run_ipam,
     validate_ips,
@@ -40,7 +41,6 @@ from netattach.plugins.common import (
 )
 
 if TYPE_CHECKING:
-    from netattach.linux import Link
     from netattach.linux.netlink import NetlinkSession
 
 MODES = ("l2", "l3", "l3s")
@@ -109,7 +109,7 @@ class IpvlanPlugin(BasePlugin):
             tmp = create_ipvlan(conf, pod)
             ipam_called = False
             try:
-                link = rename_ipvlan(pod, tmp, request.ifname)
+                link = rename_new_link(pod, tmp, request.ifname, "ipvlan")
                 iface = container_interface(pod, link.name, request.netns)
                 base = Result(cni_version=request.config.cni_version, interfaces=(iface,))
                 if reuse:
@@ -176,11 +176,3 @@ def create_ipvlan(conf: IpvlanConf, pod: NetlinkSession) -> str:
                                "be an ipvlan parent") from None
     return tmp
 
-
-def rename_ipvlan(pod: NetlinkSession, tmp: str, ifname: str) -> Link:
-    """Rename the new ipvlan to CNI_IFNAME inside the pod and re-fetch it."""
-    try:
-        return pod.rename(tmp, ifname)
-    except (LinuxNetError, ValueError) as e:
-        raise plugin_error(f'failed to rename ipvlan to "{ifname}": {e}',
-                           f"{ifname} could not be given to the new ipvlan") from None

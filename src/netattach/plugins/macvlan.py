@@ -35,6 +35,7 @@ from netattach.plugins.common import (
     netconf_field,
     pod_session,
     release_attachment,
+    rename_new_link,
     require_absent,
     run_ipam,
     validate_ips,
@@ -121,7 +122,7 @@ class MacvlanPlugin(BasePlugin):
             tmp = create_macvlan(conf, pod)
             ipam_called = False
             try:
-                link = rename_macvlan(pod, tmp, request.ifname)
+                link = rename_new_link(pod, tmp, request.ifname, "macvlan")
                 iface = container_interface(pod, link.name, request.netns)
                 result = Result(cni_version=request.config.cni_version, interfaces=(iface,))
                 if layer3:
@@ -194,14 +195,6 @@ def create_hint(conf: MacvlanConf, master: Link, err: Exception) -> str:
                 "parent); pick another master")
     return f"the kernel refused a macvlan on {master.name}; see the reason above"
 
-
-def rename_macvlan(pod: NetlinkSession, tmp: str, ifname: str) -> Link:
-    """Rename the new macvlan to CNI_IFNAME inside the pod and re-fetch it."""
-    try:
-        return pod.rename(tmp, ifname)
-    except (LinuxNetError, ValueError) as e:
-        raise plugin_error(f'failed to rename macvlan to "{ifname}": {e}',
-                           f"{ifname} could not be given to the new macvlan") from None
 
 
 

@@ -33,6 +33,7 @@ from netattach.plugins.common import (
     netconf_field,
     pod_session,
     release_attachment,
+    rename_new_link,
     require_absent,
     run_ipam,
     validate_ips,
@@ -167,11 +168,11 @@ def create_vlan(conf: VlanConf, pod: NetlinkSession) -> str:
     return tmp
 
 
-def finish_add(pod: NetlinkSession, request: Request, tmp: str) -> Result:
+def finish_add(pod: NetlinkSession, request: Request, tmp: str, kind: str = "vlan") -> Result:
     """Rename the new link `tmp` to CNI_IFNAME, run IPAM, configure; undo all on failure."""
     ipam_called = False
     try:
-        link = rename_vlan(pod, tmp, request.ifname)
+        link = rename_new_link(pod, tmp, request.ifname, kind)
         iface = container_interface(pod, link.name, request.netns)
         ipam_called = True
         ipam = ipam_add(request)
@@ -183,14 +184,6 @@ def finish_add(pod: NetlinkSession, request: Request, tmp: str) -> Result:
         cleanup_failed_add(pod, (request.ifname, tmp), request, ipam_called)
         raise
 
-
-def rename_vlan(pod: NetlinkSession, tmp: str, ifname: str) -> Link:
-    """Rename the new VLAN to CNI_IFNAME inside the pod and re-fetch it."""
-    try:
-        return pod.rename(tmp, ifname)
-    except (LinuxNetError, ValueError) as e:
-        raise plugin_error(f'failed to rename vlan to "{ifname}": {e}',
-                           f"{ifname} could not be given to the new VLAN device") from None
 
 
 # -- EEXIST: who holds (master, vlanId)? ------------------------------------------------
@@ -264,7 +257,7 @@ def add_shared(conf: VlanConf, request: Request) -> Result:
             except (LinuxNetError, ValueError) as e:
                 raise plugin_error(f"failed to create {conf.shared_link} on shared vlan "
                                    f"{device.name}: {e}", "see the kernel's reason") from None
-            result = finish_add(pod, request, tmp)
+            result = finish_add(pod, request, tmp, conf.shared_link)
         except BaseException:
             shared_vlan.release(store, host, conf.master, conf.vlan_id, user)
             raise
