@@ -29,7 +29,8 @@ def _allocate(store: Store, rangeset: RangeSet, idx: int, container_id: str, ifn
     if requested is not None:
         r = rangeset.range_for(requested)
         if r is None:  # pragma: no cover - callers only pass addresses inside the set
-            raise plugin_error(f"{requested} not in range set {rangeset}")
+            raise plugin_error(f"requested IP {requested} is not in range set {rangeset}",
+                               "this is a bug in host-local: please report it")
         if requested == r.gateway:
             raise plugin_error(f"requested ip {requested} is subnet's gateway",
                                f"ask for another address in {r.subnet}")
