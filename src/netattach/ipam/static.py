@@ -17,6 +17,7 @@ from netattach.cni.errors import CNIError, plugin_error
 from netattach.cni.request import Request
 from netattach.cni.skel import BasePlugin
 from netattach.cni.types import DNS, IPAddress, IPConfig, IPInterface, Result, Route
+from netattach.ipam import parse_routes
 
 KNOWN_ARGS = ("IP", "GATEWAY")
 
@@ -115,9 +116,8 @@ def load_config(request: Request) -> StaticConfig:
         raise plugin_error(f"CNI version {conf.cni_version} does not support more than 1 address "
                            "per family", "use cniVersion 0.3.0 or later, or one address per family")
 
-    raw_routes = ipam.get("routes") or []
+    routes = parse_routes(ipam, "static")
     try:
-        routes = tuple(Route.from_json(r) for r in raw_routes)
         dns = DNS.from_json(ipam.get("dns"))
     except CNIError as err:
         raise plugin_error(f"static: {err.msg}", err.details) from None

@@ -95,3 +95,10 @@ def test_check_compares_gateways():
 def test_del_is_stateless():
     assert StaticIPAM().delete(request(BASE, command="DEL")) is None
     assert request(BASE, command="DEL").command is Command.DEL
+
+
+def test_routes_that_are_not_a_list_are_a_plugin_error():
+    # found by the skeleton fuzzer: "routes": 1 used to raise TypeError (code 999, "a bug")
+    with pytest.raises(CNIError) as e:
+        StaticIPAM().add(request({"type": "static", "routes": 1}))
+    assert "ipam.routes must be a list" in e.value.msg and "0.0.0.0/0" in e.value.details

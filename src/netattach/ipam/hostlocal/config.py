@@ -10,6 +10,7 @@ from netattach.cni import version as versions
 from netattach.cni.errors import CNIError, plugin_error
 from netattach.cni.request import Request
 from netattach.cni.types import DNS, IPAddress, Route
+from netattach.ipam import parse_routes
 
 from .ranges import RangeSet
 
@@ -88,10 +89,7 @@ def load_config(request: Request) -> HostLocalConfig:
             if a.overlaps(sets[j]):
                 raise plugin_error(f"range set {i} overlaps with {j}",
                                    "each range set must cover different addresses")
-    try:
-        routes = tuple(Route.from_json(r) for r in ipam.get("routes") or [])
-    except CNIError as err:
-        raise plugin_error(f"host-local: {err.msg}", err.details) from None
+    routes = parse_routes(ipam, "host-local")
     data_dir = ipam.get("dataDir") or ""
     resolv = ipam.get("resolvConf") or ""
     if not isinstance(data_dir, str) or not isinstance(resolv, str):
