@@ -48,6 +48,13 @@ def _cmd_plugin(args: argparse.Namespace) -> int:
 
 
 def _cmd_daemon(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    if importlib.util.find_spec("prometheus_client") is None:
+        print("netattach daemon: the daemon's dependencies are not installed; install "
+              "netattach with its daemon extra: pip install 'netattach[daemon]'",
+              file=sys.stderr)
+        return 2
     from netattach.daemon import DaemonConfig, DaemonConfigError, run
 
     flags = {k: getattr(args, k) for k in (
@@ -60,12 +67,6 @@ def _cmd_daemon(args: argparse.Namespace) -> int:
         print(f"netattach daemon: {e}", file=sys.stderr)
         return 2
     return run(cfg)
-
-
-def _cmd_sandbox(args: argparse.Namespace) -> int:
-    from netattach.sandbox.cli import main as sandbox_main
-
-    return sandbox_main(args.rest)
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
@@ -185,10 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
     p.set_defaults(func=_cmd_daemon)
 
-    p = sub.add_parser("sandbox", help="try multi-network pods on this machine, no cluster",
-                       add_help=False)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
-    p.set_defaults(func=_cmd_sandbox)
+    # listed for --help; `main` hands `sandbox ...` to netattach.sandbox.cli before parsing
+    sub.add_parser("sandbox", help="try multi-network pods on this machine, no cluster "
+                   "(netattach sandbox --help)", add_help=False)
 
     p = sub.add_parser("doctor", help="find what will break pod networking on this node, "
                        "with evidence and a fix (changes nothing; see docs/doctor.md)")
@@ -232,7 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["sandbox"]:  # its own parser, so `sandbox --help` and its actions work
+        from netattach.sandbox.cli import main as sandbox_main
+
+        return sandbox_main(words[1:])
+    args = build_parser().parse_args(words)
     return int(args.func(args))
 
 

@@ -51,6 +51,9 @@ def test_missing_nad_is_named_with_an_event(e2e):
     assert rc == 1
     assert "absent-net" in out["msg"] and "namespace (default)" in out["msg"], out
     assert "kubectl get net-attach-def -n default" in out["details"]
+    shown = f"{out['msg']}; {out['details']}"  # what libcni (containerd, CRI-O) prints
+    assert shown.count("kubectl get net-attach-def") == 1, shown
+    assert shown.count("create it") == 1, shown
     [event] = e2e.events(pod, "NoNetworkFound")
     assert "absent-net" in event
     assert not e2e.cluster_data_dir.exists()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,6 @@ from typing import Any
 import pytest
 
 REFERENCE = Path("/usr/lib/cni/static")
-NETATTACH = Path("/work/main/.venv/bin/netattach")
 VERSIONS = ("0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0")
 # A path that is never a namespace: static does not enter namespaces, and the skel's
 # "own netns" check treats an unopenable path as fine in both implementations.
@@ -37,8 +37,8 @@ pytestmark = pytest.mark.skipif(not REFERENCE.is_file(),
 def ours(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Our `static` executable, written by the real `netattach install-bin` CLI."""
     bindir = tmp_path_factory.mktemp("cnibin")
-    proc = subprocess.run([str(NETATTACH), "install-bin", str(bindir)], capture_output=True,
-                          text=True, check=False)
+    proc = subprocess.run([sys.executable, "-m", "netattach", "install-bin", str(bindir)],
+                          capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     binary = bindir / "static"
     assert binary.is_file() and os.access(binary, os.X_OK)

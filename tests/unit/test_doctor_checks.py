@@ -12,7 +12,7 @@ from netattach.doctor import checks as c
 from netattach.doctor.findings import Finding
 from netattach.doctor.hostconfig import DeclaredDevice, HostConfig
 from netattach.doctor.node import NodeLink, NodeSnapshot
-from netattach.doctor.report import render_json, render_text, write_report
+from netattach.doctor.report import checked_summary, render_json, render_text, write_report
 from netattach.doctor.sources import NadSource, PodSource, from_yaml
 
 NIC = NodeLink("enp16s0f0", mtu=1500, addresses=("192.0.2.10/24",))
@@ -217,6 +217,17 @@ def test_report_text_json_and_exit_code(tmp_path: Path) -> None:
     with out.open("w") as fh:
         assert write_report(found, fh, "json") == 1
         assert write_report([], fh, "text") == 0
+
+
+def test_report_says_what_was_checked() -> None:
+    nothing_given = c.Inputs(node=node(), host=HostConfig("/", files=("/etc/netplan/a.yaml",)))
+    text = render_text([], checked=checked_summary(nothing_given))
+    assert text == ("netattach doctor: no findings.\n"
+                    "checked no NADs (give -f FILE or --kubeconfig to check them); the node: "
+                    "3 links in its namespace, stacked links in 1 namespace; host network "
+                    "config under /: 1 file\n")
+    given = c.Inputs(nads=(vlan_nad(), vlan_nad("b")), pods=(pod("a", "vlan100-conf"),))
+    assert checked_summary(given) == "checked 2 NADs and 1 pod"
 
 
 def test_yaml_sources_multi_document(tmp_path: Path) -> None:

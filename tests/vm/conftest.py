@@ -2,7 +2,7 @@
 
 They run inside the QEMU guest (Debian's stock kernel)::
 
-    python -m netattach.guest run -- /work/main/.venv/bin/python -m pytest -q tests/vm
+    python -m netattach.guest run -- $PWD/.venv/bin/python -m pytest -q tests/vm
 
 Inside the guest (NETATTACH_IN_GUEST=1) a missing feature FAILS the tests, never skips
 them. On the host they are not collected (set NETATTACH_VM_TESTS_ON_HOST=1 to run them on
@@ -20,7 +20,7 @@ import pytest
 _IN_GUEST = bool(os.environ.get("NETATTACH_IN_GUEST"))
 _ON_HOST = os.environ.get("NETATTACH_VM_TESTS_ON_HOST") == "1"
 GUEST_COMMAND = (
-    "python -m netattach.guest run -- /work/main/.venv/bin/python -m pytest -q tests/vm"
+    "python -m netattach.guest run -- $PWD/.venv/bin/python -m pytest -q tests/vm"
 )
 
 

@@ -151,6 +151,9 @@ def test_meta_add_fails_before_any_plugin_with_the_vlan_plugins_sentence(node, t
                               f'to network "vlan100-conf": {sentence}')
         assert "ip link del vlan.100" in err["details"]
         assert "/etc/netplan/99-my-config.yaml" not in err["details"]  # not our real /etc
+        shown = f"{err['msg']}; {err['details']}"  # what libcni (containerd, CRI-O) prints
+        assert shown.startswith(err["msg"] + "; ip link del vlan.100"), shown
+        assert shown.count("ip link del vlan.100") == 1 and "fix:" not in shown, shown
         # nothing was attached: no eth0, no cache
         assert not (tmp_path / "cni").exists() or not os.listdir(tmp_path / "cni")
         events = [e for e in srv.list(EVENTS, "default") if e["reason"] == "VLANConflict"]

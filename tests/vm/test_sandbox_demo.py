@@ -25,6 +25,7 @@ def test_field_report_demo(tmp_path):
     assert re.search(r'error adding container to network "vlan100-conf": failed to create vlan: '
                      r"file exists: VLAN 100 on enp16s0f0 is already used by vlan\.100", out)
     assert "ip link del vlan.100" in out
+    assert "fix: fix:" not in out
     # step 2: doctor's finding
     assert "vlan-conflict" in out
     # step 3: the pod's interfaces and addresses, and both peers' replies

@@ -61,7 +61,7 @@ def _nad(get_nad: NadGetter | None, namespace: str, name: str, cfg: MetaConfig,
     except NotFound as e:
         raise NetworkNotFound(Code.INVALID_NETWORK_CONFIG,
                        f"{pod_ref}: cannot find a network-attachment-definition "
-                       f"({name}) in namespace ({namespace}): {e}",
+                       f"({name}) in namespace ({namespace}): {e.message}",
                        f"create it (kubectl get net-attach-def -n {namespace}) or fix the pod's "
                        f"{NETWORKS_ANNOTATION} annotation") from None
     return nad_conflist(namespace, name, config, cfg.conf_dir)

@@ -87,8 +87,9 @@ def finding_error(att: PodAttachments, d: Delegate, f: Finding) -> CNIError:
     """The CNIError of a failed ADD: Multus's prefix, the culprit in msg, the fix in details."""
     msg = (f"{error_prefix(att.pod_namespace, att.pod_name, att.pod_uid, d.network)}: error "
            f'adding container to network "{d.network}": {_PLUGIN_WORDS.get(f.id, "")}{f.title}')
-    details = "fix: " + "; ".join(f.fix) + " | evidence: " + "; ".join(f.evidence) + \
-        f" | netattach preflight {f.id}, nothing was attached"
+    # details is the fix (a runtime prints "msg; details"), then what it rests on
+    details = ("; ".join(f.fix) + " (evidence: " + "; ".join(f.evidence)
+               + f"; netattach preflight {f.id}: nothing was attached)")
     return CNIError(_CODES.get(f.id, Code.INTERNAL), msg, details)
 
 

@@ -8,7 +8,7 @@ from typing import TextIO
 
 from .checks import DEFAULT_CNI_BIN_DIRS, Inputs, run_checks
 from .findings import Finding
-from .report import write_report
+from .report import checked_summary, write_report
 
 
 @dataclass(frozen=True)
@@ -51,8 +51,9 @@ def run_doctor(opts: DoctorOptions, out: TextIO | None = None) -> int:
     from .sources import SourceError
 
     try:
-        findings = diagnose(opts)
+        inputs = gather(opts)
     except SourceError as e:
         print(f"netattach doctor: {e}", file=sys.stderr)
         return 2
-    return write_report(findings, out or sys.stdout, opts.output)
+    return write_report(run_checks(inputs), out or sys.stdout, opts.output,
+                        checked_summary(inputs))

@@ -4,18 +4,45 @@ from __future__ import annotations
 
 import json
 import textwrap
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from .findings import ERROR, WARNING, Finding, has_errors
+
+if TYPE_CHECKING:
+    from .checks import Inputs
 
 _COLOURS = {ERROR: "\033[31m", WARNING: "\033[33m", "info": "\033[36m"}
 _RESET = "\033[0m"
 
 
-def render_text(findings: list[Finding], *, colour: bool = False, width: int = 100) -> str:
-    """One block per finding: severity, id, title, then evidence and fix, indented."""
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"
+
+
+def checked_summary(inp: Inputs) -> str:
+    """What doctor looked at, so "no findings" is never mistaken for "nothing checked"."""
+    parts = []
+    if inp.nads or inp.pods:
+        parts.append(f"{_count(len(inp.nads), 'NAD')} and {_count(len(inp.pods), 'pod')}")
+    else:
+        parts.append("no NADs (give -f FILE or --kubeconfig to check them)")
+    if inp.node is not None:
+        links = len(inp.node.node_links())
+        parts.append(f"the node: {_count(links, 'link')} in its namespace, stacked links in "
+                     f"{_count(len(inp.node.namespaces), 'namespace')}")
+    if inp.host is not None:
+        parts.append(f"host network config under {inp.host.root}: "
+                     f"{_count(len(inp.host.files), 'file')}")
+    return "checked " + "; ".join(parts)
+
+
+def render_text(findings: list[Finding], *, colour: bool = False, width: int = 100,
+                checked: str = "") -> str:
+    """One block per finding: severity, id, title, then evidence and fix, indented; then
+    the `checked` line (what was looked at)."""
+    tail = f"{checked}\n" if checked else ""
     if not findings:
-        return "netattach doctor: no findings: the node and its NADs look fine.\n"
+        return f"netattach doctor: no findings.\n{tail}"
     lines: list[str] = []
     wrap = textwrap.TextWrapper(width=width, initial_indent="      ",
                                 subsequent_indent="        ")
@@ -36,17 +63,18 @@ def render_text(findings: list[Finding], *, colour: bool = False, width: int = 1
     errors = sum(f.severity == ERROR for f in findings)
     warnings = sum(f.severity == WARNING for f in findings)
     lines.append(f"{len(findings)} finding(s): {errors} error(s), {warnings} warning(s)")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + tail
 
 
 def render_json(findings: list[Finding]) -> str:
     return json.dumps([f.to_json() for f in findings], indent=2) + "\n"
 
 
-def write_report(findings: list[Finding], out: TextIO, fmt: str = "text") -> int:
+def write_report(findings: list[Finding], out: TextIO, fmt: str = "text",
+                 checked: str = "") -> int:
     """Write the report; return the exit code (1 with any error-level finding, else 0)."""
     if fmt == "json":
         out.write(render_json(findings))
     else:
-        out.write(render_text(findings, colour=out.isatty()))
+        out.write(render_text(findings, colour=out.isatty(), checked=checked))
     return 1 if has_errors(findings) else 0

@@ -7,8 +7,8 @@ returned.
 
     from netattach import guest
     if guest.available() is None:
-        rc = guest.run(["/work/main/.venv/bin/python", "-m", "pytest", "tests/vm"],
-                       cwd="/work/main", timeout=900)
+        rc = guest.run([sys.executable, "-m", "pytest", "tests/vm"],
+                       cwd=os.getcwd(), timeout=900)
 """
 
 from __future__ import annotations
