@@ -4,7 +4,7 @@ VENV      := .venv
 PYTHON    := $(VENV)/bin/python
 PYTEST    := $(PYTHON) -m pytest
 DEB_PACKAGES := iproute2 iputils-ping nftables tcpdump containernetworking-plugins \
-                qemu-system-x86 busybox-static patchelf binutils
+                qemu-system-x86 busybox-static patchelf binutils podman runc
 STAMP     := $(VENV)/.installed
 
 .PHONY: all deps venv test test-host test-vm demo bench lint image clean
@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[test]'
 	touch $@
 
-## test: everything CI runs: unit, namespace and e2e tests here, and (at the same time, on
+## test: everything CI runs: unit, namespace, e2e and podman tests here, and (at the same time, on
 ## the other core) the guest suite; the guest's output is printed when both are done
 test: deps venv
 	$(PYTHON) -m netattach.guest prepare
@@ -41,7 +41,7 @@ test: deps venv
 	test $$host -eq 0 && test $$vm -eq 0
 
 test-host: venv
-	$(PYTEST) -q tests/unit tests/netns tests/e2e
+	$(PYTEST) -q tests/unit tests/netns tests/e2e tests/podman
 
 ## test-vm: tests needing 802.1Q/ipvlan/dummy, in one throw-away QEMU guest
 test-vm: venv
