@@ -17,6 +17,7 @@ fixture makes everything private and removes it even when a test fails:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -162,10 +163,8 @@ def _remove_cgroups(parent: str) -> None:
         if not top.is_dir():
             continue
         for dirpath, _, _ in sorted(os.walk(top), key=lambda w: -len(w[0])):
-            try:
+            with contextlib.suppress(OSError):
                 os.rmdir(dirpath)
-            except OSError:
-                pass
 
 
 @pytest.fixture
