@@ -9,19 +9,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from netattach.nodeinstall import NodePaths, Outcome
+    from netattach.node.install import NodePaths, Outcome
 
 
 def _cmd_install_bin(args: argparse.Namespace) -> int:
     from netattach.builtins import BUILTIN_PLUGINS
-    from netattach.install import SHIM_NAME, install_bin
+    from netattach.node.binaries import SHIM_NAME, install_bin
 
     unknown = [t for t in args.types or () if t not in BUILTIN_PLUGINS and t != SHIM_NAME]
     if unknown:
         print(f"netattach install-bin: unknown plugin type(s) {', '.join(unknown)}; "
               f"built-in types are {', '.join(sorted(BUILTIN_PLUGINS))}", file=sys.stderr)
         return 2
-    from netattach.install import Runtime
+    from netattach.node.binaries import Runtime
 
     runtime = (Runtime.at_prefix(args.prefix, args.python) if args.prefix
                else Runtime(args.python, Runtime.current().paths) if args.python else None)
@@ -81,7 +81,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _node_paths(args: argparse.Namespace) -> NodePaths:
-    from netattach.nodeinstall import NodePaths
+    from netattach.node.install import NodePaths
 
     return NodePaths(root=Path(args.root), cni_bin_dir=args.cni_bin_dir,
                      cni_conf_dir=args.cni_conf_dir, state_dir=args.state_dir,
@@ -96,7 +96,7 @@ def _report(command: str, outcome: Outcome) -> None:
 
 
 def _cmd_install(args: argparse.Namespace) -> int:
-    from netattach.nodeinstall import InstallOptions, NodeInstallError, install
+    from netattach.node.install import InstallOptions, NodeInstallError, install
 
     opts = InstallOptions(paths=_node_paths(args), mode=args.mode,
                           kubeconfig=args.kubeconfig or "", plugins=tuple(args.plugins or ()),
@@ -113,7 +113,7 @@ def _cmd_install(args: argparse.Namespace) -> int:
 
 
 def _cmd_uninstall(args: argparse.Namespace) -> int:
-    from netattach.nodeinstall import NodeInstallError, uninstall
+    from netattach.node.install import NodeInstallError, uninstall
 
     try:
         outcome = uninstall(_node_paths(args), force=args.force)

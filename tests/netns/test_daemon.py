@@ -399,7 +399,7 @@ def test_confgen_rejects_a_broken_primary(tmp_path: Path) -> None:
 
 
 def test_shim_imports_only_a_few_builtin_modules(tmp_path: Path) -> None:
-    from netattach.install import install_shim
+    from netattach.node.binaries import install_shim
 
     shim = install_shim(tmp_path)
     assert shim.read_text().startswith(f"#!{sys.executable} -IS\n")

@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from netattach.cni.cache import ResultCache
 from netattach.cni.config import NetConfList
 from netattach.cni.errors import CNIError
 from netattach.cni.invoke import ExecExecutor, Invoker, RuntimeConf
+from netattach.cni.result_cache import ResultCache
 from netattach.cni.types import Result
 
 # fixtures `netns_factory` comes from tests/netns/conftest.py; its objects are typed loosely
@@ -247,7 +247,7 @@ def test_host_local_alone_matches_a_direct_run(netns_factory: NetnsFactory, invo
                                  RuntimeConf("natinv-c2", pod.path, "eth0"))
     env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "natinv-c2", "CNI_NETNS": pod.path,
            "CNI_IFNAME": "eth0", "CNI_PATH": CNI_BIN, "PATH": os.environ.get("PATH", "")}
-    direct = subprocess.run([f"{CNI_BIN}/host-local"], input=stdin, env=env,
+    direct = subprocess.run([f"{CNI_BIN}/host-local"], input=json.dumps(stdin).encode(), env=env,
                             capture_output=True, check=True)
     raw = json.loads(direct.stdout)
     assert_model_round_trips(raw)

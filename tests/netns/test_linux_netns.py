@@ -8,12 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from netattach.cni.skel import is_own_netns
 from netattach.linux import (
     NetnsNotFound,
     NetnsThread,
     NotANetns,
     current_netns_id,
-    is_own_netns,
     netns_id,
     open_netns,
     run_in_netns,
@@ -85,7 +85,7 @@ def test_plain_file_is_not_a_netns(tmp_path):
     assert isinstance(err.value, NetnsNotFound)  # DEL may treat it as "gone"
 
 
-def test_is_own_netns(netns_factory):
+def test_is_own_netns(netns_factory):  # the skel's code 8 check, on real namespaces
     ns = netns_factory.make_netns("own")
     assert is_own_netns(THREAD_NETNS_PATH)
     assert not is_own_netns(ns.path)

@@ -23,8 +23,8 @@ from netattach.cni.errors import CNIError
 from netattach.cni.request import request_from_env
 from netattach.cni.skel import dispatch
 from netattach.cni.types import Result
-from netattach.install import install_bin
 from netattach.linux import run_in_netns
+from netattach.node.binaries import install_bin
 
 pytestmark = pytest.mark.root
 

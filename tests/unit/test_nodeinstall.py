@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from netattach.nodeinstall import (
+from netattach.node.install import (
     GENERATED_CONF,
     InstallOptions,
     NodeInstallError,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
-from netattach.cni.config import NetConf
+from netattach.cni import schema
+from netattach.cni.config import NetConf, NetConfList
 from netattach.cni.errors import CNIError, Code
 
 DEFAULT_CONF_DIR = "/etc/cni/multus/net.d"
@@ -15,28 +16,26 @@ DEFAULT_CNI_DIR = "/var/lib/cni/multus"
 DEFAULT_BIN_DIR = "/opt/cni/bin"
 DEFAULT_NAMESPACE = "kube-system"
 
-
-def _bad(key: str, value: Any, expected: str) -> CNIError:
-    return CNIError(Code.INVALID_NETWORK_CONFIG, f"netattach config: {key} is invalid",
-                    f"{key} must be {expected}, got {json.dumps(value)}")
+_ERRORS = schema.Described("netattach config")
 
 
-def _get(raw: Mapping[str, Any], key: str, kind: type, default: Any, expected: str) -> Any:
-    value = raw.get(key, default)
-    if value is None:
-        return default
-    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-        raise _bad(key, value, expected)
-    return value
-
-
-def _str_list(raw: Mapping[str, Any], key: str, default: list[str]) -> tuple[str, ...]:
-    value = raw.get(key, default)
-    if isinstance(value, str):  # Multus accepts globalNamespaces as a comma string
-        value = [v.strip() for v in value.split(",") if v.strip()]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _bad(key, value, "a list of strings")
+def _names(value: Any) -> tuple[str, ...]:
+    """A list of strings, or (as Multus accepts for globalNamespaces) a comma string."""
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
     return tuple(value)
+
+
+def _names_setting(key: str, default: tuple[str, ...]) -> Any:
+    return schema.setting(key, (list, str), default, convert=_names,
+                          check=lambda v: None if isinstance(v, str) else
+                          schema.str_list(key)(v))
+
+
+def _conf_objects(value: Any) -> tuple[str, str] | None:
+    if all(isinstance(d, dict) for d in value):
+        return None
+    return "every delegate must be a CNI config object", f"got {schema.shown(value)}"
 
 
 @dataclass(frozen=True)
@@ -45,54 +44,40 @@ class MetaConfig:
 
     name: str
     cni_version: str
-    cluster_network: str
-    default_networks: tuple[str, ...]
-    delegates: tuple[Mapping[str, Any], ...]
-    kubeconfig: str
-    conf_dir: str
-    cni_dir: str
-    bin_dir: str
-    namespace_isolation: bool
-    global_namespaces: tuple[str, ...]
-    system_namespaces: tuple[str, ...]
-    multus_namespace: str
-    readiness_indicator_file: str
-    retry_delete_on_error: bool
-    log_file: str
-    log_level: str
-    log_to_stderr: bool
-    runtime_config: Mapping[str, Any]
+    cluster_network: str = schema.setting("clusterNetwork", str, "")
+    default_networks: tuple[str, ...] = _names_setting("defaultNetworks", ())
+    # the legacy "delegates" list: the first is the cluster network, parsed once here
+    delegates: tuple[NetConfList, ...] = ()
+    kubeconfig: str = schema.setting("kubeconfig", str, "")
+    conf_dir: str = schema.setting("confDir", str, DEFAULT_CONF_DIR)
+    cni_dir: str = schema.setting("cniDir", str, DEFAULT_CNI_DIR)
+    bin_dir: str = schema.setting("binDir", str, DEFAULT_BIN_DIR)
+    namespace_isolation: bool = schema.setting("namespaceIsolation", bool, False)
+    global_namespaces: tuple[str, ...] = _names_setting("globalNamespaces", ("default",))
+    system_namespaces: tuple[str, ...] = _names_setting("systemNamespaces", ("kube-system",))
+    multus_namespace: str = schema.setting("multusNamespace", str, DEFAULT_NAMESPACE)
+    readiness_indicator_file: str = schema.setting("readinessindicatorfile", str, "")
+    retry_delete_on_error: bool = schema.setting("retryDeleteOnError", bool, False)
+    log_file: str = schema.setting("logFile", str, "")
+    log_level: str = schema.setting("logLevel", str, "")  # unknown levels mean "error"
+    log_to_stderr: bool = schema.setting("logToStderr", bool, True)
+    runtime_config: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
     def from_netconf(cls, conf: NetConf) -> MetaConfig:
+        from .networks import as_conflist
+
         raw = conf.raw
-        delegates = _get(raw, "delegates", list, [], "a list of CNI configs")
-        if not all(isinstance(d, dict) for d in delegates):
-            raise _bad("delegates", delegates, "a list of CNI config objects")
-        cluster = _get(raw, "clusterNetwork", str, "", "a NAD name or a file/directory path")
-        if not cluster and not delegates:
+        delegates = schema.read(raw, _DELEGATES, _ERRORS)
+        cfg = schema.load(cls, raw, _ERRORS, name=conf.name, cni_version=conf.cni_version,
+                          runtime_config=conf.runtime_config,
+                          delegates=tuple(as_conflist(d) for d in delegates))
+        if not cfg.cluster_network and not cfg.delegates:
             raise CNIError(Code.INVALID_NETWORK_CONFIG,
                            "at least one delegate/clusterNetwork must be specified",
                            'set "clusterNetwork" to the default network (a NAD name, a conf '
                            'name in confDir, or a file path) or give "delegates"')
-        return cls(
-            name=conf.name,
-            cni_version=conf.cni_version,
-            cluster_network=cluster,
-            default_networks=_str_list(raw, "defaultNetworks", []),
-            delegates=tuple(delegates),
-            kubeconfig=_get(raw, "kubeconfig", str, "", "a path"),
-            conf_dir=_get(raw, "confDir", str, DEFAULT_CONF_DIR, "a directory"),
-            cni_dir=_get(raw, "cniDir", str, DEFAULT_CNI_DIR, "a directory"),
-            bin_dir=_get(raw, "binDir", str, DEFAULT_BIN_DIR, "a directory"),
-            namespace_isolation=_get(raw, "namespaceIsolation", bool, False, "true or false"),
-            global_namespaces=_str_list(raw, "globalNamespaces", ["default"]),
-            system_namespaces=_str_list(raw, "systemNamespaces", ["kube-system"]),
-            multus_namespace=_get(raw, "multusNamespace", str, DEFAULT_NAMESPACE, "a namespace"),
-            readiness_indicator_file=_get(raw, "readinessindicatorfile", str, "", "a path"),
-            retry_delete_on_error=_get(raw, "retryDeleteOnError", bool, False, "true or false"),
-            log_file=_get(raw, "logFile", str, "", "a path"),
-            log_level=_get(raw, "logLevel", str, "", "debug, verbose, error or panic"),
-            log_to_stderr=_get(raw, "logToStderr", bool, True, "true or false"),
-            runtime_config=conf.runtime_config,
-        )
+        return cfg
+
+
+_DELEGATES = schema.Key("delegates", list, (), check=_conf_objects)

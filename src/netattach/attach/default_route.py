@@ -3,12 +3,12 @@
 As Multus: when any attachment asks (even with an empty list), every other attachment
 loses its default routes; an attachment that names gateways gets `default via <gw>` for
 each; an empty list keeps that attachment's own default routes. Results are adjusted so
-CHECK and network-status see what is really in the pod.
+CHECK and network-status see what is really in the pod (the routes themselves are set by
+`netattach.linux.set_default_routes`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 from dataclasses import replace
 
@@ -32,19 +32,6 @@ def adjusted_result(delegate: Delegate, result: Result, any_requested: bool) -> 
     return replace(result, routes=kept + added)
 
 
-def apply_in_pod(netns: str, delegate: Delegate, before: Result, after: Result) -> None:
-    """Make the pod's routing table for `delegate.ifname` match `after`'s default routes."""
-    from netattach.linux import RouteExists, netlink_session
-
-    if before.routes == after.routes:
-        return
-    with netlink_session(netns) as nl:
-        link = nl.link(delegate.ifname)
-        for route in nl.routes(table=0):
-            if route.oif == link.index and route.is_default:
-                nl.del_route(route.dst, gateway=route.gateway, dev=link.index,
-                             table=route.table, priority=route.priority)
-        for route in after.routes:
-            if route.dst.prefixlen == 0:
-                with contextlib.suppress(RouteExists):
-                    nl.add_route(route.dst, gateway=route.gw, dev=link.index)
+def default_gateways(result: Result) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The gateways of `result`'s default routes (what the pod must end up with)."""
+    return [r.gw for r in result.routes if r.dst.prefixlen == 0 and r.gw is not None]

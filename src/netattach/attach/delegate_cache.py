@@ -2,20 +2,27 @@
 
 `<cniDir>/<containerID>` lets DEL, CHECK and GC work when the pod, the NAD or the API
 server is gone. Written atomically; a missing or unreadable file reads as None.
+
+Format 2 keeps each delegate's conflist as a JSON object (readable by people and by
+`netattach explain`); format 1 (no "format" key) kept it base64-encoded and still loads.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from netattach.cni.config import NetConfList
+from netattach.cni.errors import CNIError, Code
 from netattach.fsutil import write_atomically
 
 KIND = "netattachDelegatesV1"
+FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -23,8 +30,7 @@ class Delegate:
     """One attachment of a pod: which network, as which interface, with what requests."""
 
     name: str                 # status name: "ns/nad" for NADs, the conf name for the cluster
-    network: str              # the CNI network name ("name" in the conflist)
-    conflist: bytes           # the full conflist bytes (a single conf wrapped into a list)
+    conflist: NetConfList     # the full conflist (a single conf wrapped into a list)
     ifname: str
     is_default: bool = False  # the cluster network (eth0)
     capability_args: Mapping[str, Any] = field(default_factory=dict)
@@ -32,10 +38,15 @@ class Delegate:
     requested_ips: tuple[str, ...] = ()
     default_route: tuple[str, ...] | None = None  # requested gateways (None: not asked)
 
+    @property
+    def network(self) -> str:
+        """The CNI network name ("name" in the conflist)."""
+        return self.conflist.name
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name, "network": self.network, "ifname": self.ifname,
-            "default": self.is_default, "conflist": base64.b64encode(self.conflist).decode(),
+            "default": self.is_default, "conflist": self.conflist.to_object(),
             "capabilityArgs": dict(self.capability_args),
             "cniArgs": [list(p) for p in self.cni_args],
             "requestedIPs": list(self.requested_ips),
@@ -45,14 +56,16 @@ class Delegate:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Delegate:
         route = data.get("defaultRoute")
+        raw = data["conflist"]
+        conflist = (NetConfList.from_bytes(base64.b64decode(raw)) if isinstance(raw, str)
+                    else NetConfList.from_object(raw))
         return cls(
-            name=str(data["name"]), network=str(data["network"]), ifname=str(data["ifname"]),
+            name=str(data["name"]), conflist=conflist, ifname=str(data["ifname"]),
             is_default=bool(data.get("default")),
-            conflist=base64.b64decode(data["conflist"]),
             capability_args=dict(data.get("capabilityArgs") or {}),
             cni_args=tuple((str(k), str(v)) for k, v in data.get("cniArgs") or ()),
-            requested_ips=tuple(data.get("requestedIPs") or ()),
-            default_route=tuple(route) if route is not None else None,
+            requested_ips=tuple(str(ip) for ip in data.get("requestedIPs") or ()),
+            default_route=tuple(str(gw) for gw in route) if route is not None else None,
         )
 
 
@@ -72,12 +85,14 @@ class PodAttachments:
         return f"{self.pod_namespace}/{self.pod_name}" if self.pod_name else self.container_id
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": KIND, "containerID": self.container_id, "netns": self.netns,
-                "podNamespace": self.pod_namespace, "podName": self.pod_name,
-                "podUID": self.pod_uid, "delegates": [d.to_json() for d in self.delegates]}
+        return {"kind": KIND, "format": FORMAT, "containerID": self.container_id,
+                "netns": self.netns, "podNamespace": self.pod_namespace,
+                "podName": self.pod_name, "podUID": self.pod_uid,
+                "delegates": [d.to_json() for d in self.delegates]}
 
     @classmethod
     def from_json(cls, data: Any) -> PodAttachments | None:
+        """Parse a cache file's object; None for anything that is not one (or is damaged)."""
         if not isinstance(data, dict) or data.get("kind") != KIND:
             return None
         try:
@@ -85,7 +100,7 @@ class PodAttachments:
                        str(data.get("podNamespace", "")), str(data.get("podName", "")),
                        str(data.get("podUID", "")),
                        tuple(Delegate.from_json(d) for d in data["delegates"]))
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, CNIError):
             return None
 
 
@@ -97,14 +112,20 @@ class DelegateCache:
         return self.root / container_id
 
     def save(self, attachments: PodAttachments) -> None:
-        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_atomically(self.path(attachments.container_id),
-                         json.dumps(attachments.to_json()).encode())
+        """Write the entry; code 5 naming the file when cniDir is not a writable directory."""
+        target = self.path(attachments.container_id)
+        try:
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            write_atomically(target, json.dumps(attachments.to_json()).encode())
+        except OSError as e:
+            raise CNIError(Code.IO_FAILURE, f"cannot write the delegate cache {target}: "
+                           f"{e.strerror or e}", f"cniDir ({self.root}) must be a directory "
+                           "netattach can write (it needs root)") from None
 
     def load(self, container_id: str) -> PodAttachments | None:
         try:
             return PodAttachments.from_json(json.loads(self.path(container_id).read_bytes()))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return None
 
     def remove(self, container_id: str) -> None:
@@ -112,12 +133,8 @@ class DelegateCache:
 
     def all(self) -> list[PodAttachments]:
         try:
-            names = sorted(p.name for p in self.root.iterdir() if p.is_file())
+            names = sorted(e.name for e in os.scandir(self.root)
+                           if e.is_file() and not e.name.startswith("."))
         except OSError:
             return []
-        found = []
-        for name in names:
-            entry = self.load(name)
-            if entry is not None:
-                found.append(entry)
-        return found
+        return [entry for name in names if (entry := self.load(name)) is not None]

@@ -1,208 +1,190 @@
 """The meta plugin (`"type": "netattach"`): every network a pod asks for, Multus-compatible.
 
-ADD: wait for the default network, read the pod, plan the attachments, save the plan,
-run each delegate in order (rolling everything back on a failure), apply default-route,
-write network-status. DEL works from the saved plan, so it needs neither the pod, the
-NADs nor the API server. One function per step, in the order they run.
+ADD: wait for the default network, read the pod (once), plan the attachments, run the
+pre-ADD checks, save the plan, run each delegate in order, apply default-route, write
+network-status. Any failure after the plan is saved undoes everything this ADD did. DEL
+works from the saved plan, so it needs neither the pod, the NADs nor the API server. One
+function per step, in the order they run.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from netattach.cni import version as versions
-from netattach.cni.cache import ResultCache
-from netattach.cni.config import NetConfList
-from netattach.cni.errors import CNIError, Code
-from netattach.cni.invoke import Invoker, RuntimeConf
+from netattach.cni.errors import CNIError, Code, TryAgainLater
 from netattach.cni.request import Request
+from netattach.cni.rollback import rollback
 from netattach.cni.skel import BasePlugin
 from netattach.cni.types import Interface, Result
 
 from .config import MetaConfig
-from .default_route import adjusted_result, apply_in_pod, wants_default_route
-from .delegate_cache import Delegate, DelegateCache, PodAttachments
-from .executor import HybridExecutor
-from .plan import NetworkNotFound, PodInfo, error_prefix, plan_attachments
+from .default_route import adjusted_result, default_gateways, wants_default_route
+from .delegate_cache import DelegateCache, PodAttachments
+from .delegates import (
+    Delegation,
+    add_delegates,
+    add_error,
+    check_delegates,
+    del_delegates,
+)
+from .plan import NetworkNotFound, plan_attachments
+from .pod import PodLookup, lookup_pod
+
+if TYPE_CHECKING:
+    from netattach.kube.api import KubeAPI
+    from netattach.kube.models import Pod
 
 log = logging.getLogger("netattach")
 
 READINESS_TIMEOUT = 45.0
-POD_LOOKUP_ATTEMPTS = 10
-POD_LOOKUP_INTERVAL = 0.25
-POD_ANNOTATIONS_CAPABILITY = "io.kubernetes.cri.pod-annotations"
 
-# cfg -> an object with KubeClient's get_pod/get_nad/set_network_status/record_event/close
-KubeFactory = Callable[[MetaConfig], Any]
+# cfg -> the API to use for this call; the node daemon passes its watch caches
+KubeFactory = Callable[[MetaConfig], "KubeAPI"]
 
 
 @dataclass(frozen=True)
 class Context:
-    """What one call works with: its config, the delegate runner and the caches."""
+    """What one call works with: its config, how delegates run, the delegate cache."""
 
     cfg: MetaConfig
-    invoker: Invoker
+    delegation: Delegation
     cache: DelegateCache
     kube_factory: KubeFactory | None = None
 
     @classmethod
     def build(cls, request: Request, kube_factory: KubeFactory | None = None) -> Context:
         cfg = MetaConfig.from_netconf(request.config)
-        path = tuple(p for p in (cfg.bin_dir, *request.path) if p)
-        invoker = Invoker(path=path, executor=HybridExecutor(),
-                          cache=ResultCache(Path(cfg.cni_dir)))
-        return cls(cfg, invoker, DelegateCache(Path(cfg.cni_dir)), kube_factory)
+        return cls(cfg, Delegation.for_config(cfg, request.path),
+                   DelegateCache(Path(cfg.cni_dir)), kube_factory)
 
-    def kube(self) -> Any:
-        """A KubeClient, or None when no kubeconfig is configured (delegates only)."""
+    @contextmanager
+    def kube(self) -> Iterator[KubeAPI | None]:
+        """The API for this call (None without a kubeconfig: delegates only), closed after."""
         if not self.cfg.kubeconfig:
-            return None
-        if self.kube_factory is not None:  # the daemon's shared, cached client
-            return self.kube_factory(self.cfg)
-        from netattach.kube.client import KubeClient
+            yield None
+            return
+        if self.kube_factory is not None:
+            api = self.kube_factory(self.cfg)
+        else:
+            from netattach.kube.client import KubeClient
 
-        return KubeClient.from_kubeconfig(self.cfg.kubeconfig)
-
-
-def _prefix(att: PodAttachments, uid: str, net: str) -> str:
-    return error_prefix(att.pod_namespace, att.pod_name, uid, net)
-
-
-def _runtime_conf(att: PodAttachments, d: Delegate) -> RuntimeConf:
-    return RuntimeConf(att.container_id, att.netns, d.ifname, d.cni_args, d.capability_args)
+            api = KubeClient.from_kubeconfig(self.cfg.kubeconfig)
+        try:
+            yield api
+        finally:
+            api.close()
 
 
 class MetaPlugin(BasePlugin):
     """`kube_factory(cfg)`, if given, supplies the API client instead of one per call from
-    the kubeconfig (the node daemon passes its watch caches); its `close()` is called
-    after each use."""
+    the kubeconfig (the node daemon passes its watch caches). `own_logging`: configure the
+    process's logging from the config's logFile/logLevel (the thin executable; a daemon
+    configures its own once)."""
 
     type_name = "netattach"
 
-    def __init__(self, kube_factory: KubeFactory | None = None) -> None:
+    def __init__(self, kube_factory: KubeFactory | None = None, own_logging: bool = True
+                 ) -> None:
         self._kube_factory = kube_factory
+        self._own_logging = own_logging
+
+    def _context(self, request: Request) -> Context:
+        ctx = Context.build(request, self._kube_factory)
+        if self._own_logging:
+            configure_logging(ctx.cfg)
+        return ctx
 
     # -- ADD ---------------------------------------------------------------------------
     def add(self, request: Request) -> Result:
-        ctx = Context.build(request, self._kube_factory)
-        configure_logging(ctx.cfg)
+        ctx = self._context(request)
         wait_for_readiness(ctx.cfg.readiness_indicator_file)
-        kube = ctx.kube()
-        try:
-            pod = lookup_pod(request, kube, ctx.cfg)
-            if pod is False:  # the pod is gone already: nothing to attach (as Multus)
+        with ctx.kube() as kube:
+            lookup = lookup_pod(request, kube, ctx.cfg)
+            if lookup.gone:  # deleted before its network was set up: nothing to attach
                 return Result(interfaces=(Interface(request.ifname, sandbox=request.netns),))
-            get_nad = (lambda ns, name: kube.get_nad(ns, name).config) if kube else None
-            try:
-                att = plan_attachments(ctx.cfg, request, pod or None, get_nad)
-            except CNIError as err:
-                if kube and pod and isinstance(err, NetworkNotFound):
-                    kube.record_event(kube.get_pod(pod.namespace, pod.name), "Warning",
-                                      "NoNetworkFound", err.msg)
-                raise
-            # -- pre-ADD checks (netattach.attach.preflight): culprit + fix, nothing attached
+            att = plan(ctx, request, lookup, kube)
             from .preflight import enforce_before_add
 
-            enforce_before_add(att, ctx.cfg, kube)
-            # --
-            ctx.cache.save(att)
-            results = add_delegates(ctx, att)
-            results = apply_default_routes(ctx, att, results)
-            if kube and pod and pod.namespace not in ctx.cfg.system_namespaces:
-                publish_status(kube, att, results)
-            return results[0]
-        finally:
-            if kube is not None:
-                kube.close()
+            enforce_before_add(att, ctx.cfg, kube, lookup.pod)
+            return attach(ctx, att, kube, lookup.pod)
 
     # -- DEL ---------------------------------------------------------------------------
     def delete(self, request: Request) -> None:
-        ctx = Context.build(request, self._kube_factory)
-        configure_logging(ctx.cfg)
-        att = ctx.cache.load(request.container_id)
+        try:
+            ctx = self._context(request)
+        except CNIError as err:  # ADD refused this config: it attached nothing
+            log.warning("DEL %s: ignoring a config ADD would refuse: %s", request.container_id,
+                        err)
+            return
+        att = ctx.cache.load(request.container_id) or replan_for_delete(ctx, request)
         if att is None:
-            att = replan_for_delete(ctx, request)
-            if att is None:
-                return
+            return
         att = replace(att, netns=request.netns)
-        errors = del_delegates(ctx, att, reversed(att.delegates))
+        errors = del_delegates(ctx.delegation, att, reversed(att.delegates))
         if errors and ctx.cfg.retry_delete_on_error:
             raise errors[0]
         ctx.cache.remove(request.container_id)
+        clear_network_status(ctx, request)
         if errors:
             raise CNIError(errors[0].code, "; ".join(e.msg for e in errors),
                            "; ".join(e.details for e in errors if e.details))
 
     # -- CHECK -------------------------------------------------------------------------
     def check(self, request: Request) -> None:
-        ctx = Context.build(request, self._kube_factory)
-        configure_logging(ctx.cfg)
+        ctx = self._context(request)
         att = ctx.cache.load(request.container_id)
         if att is None:
             raise CNIError(Code.INTERNAL, f"no attachments recorded for container "
                            f"{request.container_id}", f"{ctx.cache.path(request.container_id)} "
                            "is missing: was the pod added by netattach on this node?")
-        att = replace(att, netns=request.netns)
-        for d in att.delegates:
-            conflist = NetConfList.from_bytes(d.conflist)
-            if not versions.at_least(conflist.cni_version, "0.4.0"):
-                log.info("CHECK %s: skipping network %r (%s): cniVersion %s has no CHECK",
-                         request.container_id, d.network, d.ifname, conflist.cni_version)
-                continue
-            try:
-                ctx.invoker.check(conflist, _runtime_conf(att, d))
-            except CNIError as err:
-                raise CNIError(err.code, f"{_prefix(att, att.pod_uid, d.network)}: error "
-                               f"checking network {d.network!r} ({d.ifname}): {err.msg}",
-                               err.details) from None
+        check_delegates(ctx.delegation, replace(att, netns=request.netns))
 
     # -- GC and STATUS: forwarded to every delegate network ----------------------------
     def gc(self, request: Request) -> None:
-        ctx = Context.build(request, self._kube_factory)
+        ctx = self._context(request)
         valid = {a.container_id for a in request.config.valid_attachments or ()}
         errors: list[str] = []
-        networks: dict[str, NetConfList] = {}
+        networks = {}
         attachments: list[tuple[str, str]] = []
         for att in ctx.cache.all():
             for d in att.delegates:
-                networks.setdefault(d.network, NetConfList.from_bytes(d.conflist))
+                networks.setdefault(d.network, d.conflist)
                 if att.container_id in valid:
                     attachments.append((att.container_id, d.ifname))
             if att.container_id not in valid:
-                errs = del_delegates(ctx, att, reversed(att.delegates))
+                errs = del_delegates(ctx.delegation, att, reversed(att.delegates))
                 errors += [str(e) for e in errs]
                 if not errs:
                     ctx.cache.remove(att.container_id)
         for conflist in networks.values():
             try:
-                ctx.invoker.gc(conflist, attachments)
+                ctx.delegation.invoker.gc(conflist, attachments)
             except CNIError as err:
                 errors.append(f"network {conflist.name!r}: {err}")
         if errors:
             raise CNIError(Code.INTERNAL, "GC of netattach delegates failed", "; ".join(errors))
 
     def status(self, request: Request) -> None:
-        ctx = Context.build(request, self._kube_factory)
+        ctx = self._context(request)
         seen: set[str] = set()
         for att in ctx.cache.all():
             for d in att.delegates:
                 if d.network not in seen:
                     seen.add(d.network)
-                    ctx.invoker.status(NetConfList.from_bytes(d.conflist))
+                    ctx.delegation.invoker.status(d.conflist)
         if ctx.cfg.cluster_network and "/" in ctx.cfg.cluster_network:
             from .networks import conf_from_path
 
-            data = conf_from_path(ctx.cfg.cluster_network)
-            conflist = NetConfList.from_bytes(data)
+            conflist = conf_from_path(ctx.cfg.cluster_network)
             if conflist.name not in seen:
-                ctx.invoker.status(conflist)
+                ctx.delegation.invoker.status(conflist)
 
 
 # -- the steps ---------------------------------------------------------------------------
@@ -215,7 +197,12 @@ def configure_logging(cfg: MetaConfig) -> None:
         return
     fmt = logging.Formatter("%(asctime)s netattach %(levelname)s %(message)s")
     if cfg.log_file:
-        handler: logging.Handler = logging.FileHandler(cfg.log_file)
+        try:
+            handler: logging.Handler = logging.FileHandler(cfg.log_file)
+        except OSError as e:
+            raise CNIError(Code.INVALID_NETWORK_CONFIG, f"netattach config: cannot open "
+                           f"logFile {cfg.log_file}: {e.strerror}",
+                           "point logFile at a writable file, or remove it") from None
         handler.setFormatter(fmt)
         log.addHandler(handler)
     if cfg.log_to_stderr:
@@ -231,194 +218,126 @@ def wait_for_readiness(path: str, timeout: float = READINESS_TIMEOUT) -> None:
     deadline = time.monotonic() + float(os.environ.get("NETATTACH_READINESS_TIMEOUT", timeout))
     while not os.path.exists(path):
         if time.monotonic() >= deadline:
-            raise CNIError(Code.TRY_AGAIN_LATER,
-                           f"have you checked that your default network is ready? still waiting "
-                           f"for readinessindicatorfile @ {path}",
-                           "the cluster's default network has not written its readiness file; "
-                           "check its pods on this node")
+            raise TryAgainLater(f"have you checked that your default network is ready? still "
+                                f"waiting for readinessindicatorfile @ {path}",
+                                "the cluster's default network has not written its readiness "
+                                "file; check its pods on this node")
         time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
 
 
-def lookup_pod(request: Request, kube: Any, cfg: MetaConfig) -> PodInfo | None | bool:
-    """The pod from CNI_ARGS: PodInfo, None without pod args or API, False when it is gone."""
-    args = request.args
-    if not (args.pod_namespace and args.pod_name):
-        return None
-    annotations = request.config.runtime_config.get(POD_ANNOTATIONS_CAPABILITY)
-    if kube is None:
-        if isinstance(annotations, dict):
-            return PodInfo(args.pod_namespace, args.pod_name, args.pod_uid, annotations)
-        return None
-    from netattach.kube.errors import KubeError, NotFound
+def plan(ctx: Context, request: Request, lookup: PodLookup, kube: KubeAPI | None
+         ) -> PodAttachments:
+    """The attachments of the pod; a missing NAD is also a NoNetworkFound event."""
+    get_nad = None
+    if kube is not None:
+        def get_nad(namespace: str, name: str) -> str:
+            from netattach.kube.errors import KubeError, NotFound
 
-    for attempt in range(POD_LOOKUP_ATTEMPTS):
-        try:
-            pod = kube.get_pod(args.pod_namespace, args.pod_name)
-            break
-        except NotFound:
-            if attempt == POD_LOOKUP_ATTEMPTS - 1:
-                log.warning("pod %s/%s not found: it was deleted before its network was set "
-                            "up; returning an empty result", args.pod_namespace, args.pod_name)
-                return False
-            time.sleep(POD_LOOKUP_INTERVAL)
-        except KubeError as e:
-            raise CNIError(Code.TRY_AGAIN_LATER,
-                           f"[{args.pod_namespace}/{args.pod_name}]: cannot read the pod: {e}",
-                           "the Kubernetes API is unreachable or refused; the runtime will "
-                           "retry. Check the kubeconfig in the netattach config") from None
-    if args.pod_uid and pod.uid != args.pod_uid and not pod.is_static:
-        raise CNIError(Code.INTERNAL,
-                       f"[{pod.namespace}/{pod.name}]: expected pod UID {args.pod_uid!r} but "
-                       f"got {pod.uid!r} from the API",
-                       "the pod was deleted and re-created with the same name; the runtime "
-                       "will retry with the new pod")
-    return PodInfo(pod.namespace, pod.name, pod.uid,
-                   annotations if isinstance(annotations, dict) else dict(pod.annotations))
-
-
-def add_delegates(ctx: Context, att: PodAttachments) -> list[Result]:
-    """ADD every delegate in order; on a failure DEL what was added, in reverse, and raise."""
-    results: list[Result] = []
-    for index, d in enumerate(att.delegates):
-        try:
-            require_free_ifname(att, d)
-        except CNIError as err:  # nothing of this delegate exists yet: keep the pod's link
-            raise roll_back(ctx, att, d, index, err) from None
-        try:
-            result = ctx.invoker.add(NetConfList.from_bytes(d.conflist), _runtime_conf(att, d))
-            check_requested_ips(d, result)
-        except CNIError as err:
-            raise roll_back(ctx, att, d, index + 1, err) from None
-        results.append(result)
-        log.info("Add: %s:%s:%s(%s):%s %s", att.pod_namespace, att.pod_name, att.pod_uid,
-                 d.network, d.ifname, result.to_json())
-    return results
-
-
-def require_free_ifname(att: PodAttachments, d: Delegate) -> None:
-    """The pod must not have `d.ifname` yet (Multus's validateIfName)."""
-    from netattach.linux import NetnsNotFound, netlink_session
-
+            try:
+                return kube.get_nad(namespace, name).config
+            except NotFound:
+                raise
+            except KubeError as e:
+                raise TryAgainLater(f"cannot read NetworkAttachmentDefinition {namespace}/"
+                                    f"{name}: {e}", "the Kubernetes API is unreachable or "
+                                    "refused; the runtime will retry") from None
     try:
-        with netlink_session(att.netns) as nl:
-            if nl.find_link(d.ifname) is not None:
-                raise CNIError(Code.INTERNAL,
-                               f"interface name {d.ifname} already exists in the pod",
-                               f"network {d.name} would be {d.ifname}, which the pod "
-                               "already has; request another \"interface\"")
-    except NetnsNotFound:
-        raise CNIError(Code.INVALID_NETNS, f"netns {att.netns} does not exist",
-                       "the sandbox's network namespace is gone") from None
+        return plan_attachments(ctx.cfg, request, lookup.pod, get_nad)
+    except NetworkNotFound as err:
+        if kube is not None and lookup.pod is not None:
+            kube.record_event(lookup.pod, "Warning", "NoNetworkFound", err.msg)
+        raise
 
 
-def roll_back(ctx: Context, att: PodAttachments, failed: Delegate, count: int,
-              err: CNIError) -> CNIError:
-    """DEL the first `count` delegates in reverse and drop the cache; the error to return."""
-    del_delegates(ctx, att, reversed(att.delegates[:count]))
-    ctx.cache.remove(att.container_id)
-    return CNIError(err.code, f"{_prefix(att, att.pod_uid, failed.network)}: error adding "
-                    f'container to network "{failed.network}": {err.msg}', err.details)
+def attach(ctx: Context, att: PodAttachments, kube: KubeAPI | None, pod: Pod | None
+           ) -> Result:
+    """Save the plan, ADD the delegates, default routes, network-status; all or nothing."""
+    previous = ctx.cache.load(att.container_id)  # a repeated ADD must keep the first's plan
+    with rollback(f"ADD of {att.pod_ref}") as undo:
+        ctx.cache.save(att)
+        undo.defer(restore_cache, ctx.cache, att.container_id, previous)
+        results = add_delegates(ctx.delegation, att, undo)
+        results = apply_default_routes(ctx.delegation, att, results)
+        if kube is not None and pod is not None \
+                and pod.namespace not in ctx.cfg.system_namespaces:
+            from .status import publish_status
+
+            publish_status(kube, pod, att, results)
+    return results[0]
 
 
-def check_requested_ips(d: Delegate, result: Result) -> None:
-    """The network spec: requested `ips` must be exactly what the attachment got."""
-    if not d.requested_ips:
-        return
-    wanted = {ipaddress.ip_interface(ip).ip if "/" in ip else ipaddress.ip_address(ip)
-              for ip in d.requested_ips}
-    got = {ip.address.ip for ip in result.ips}
-    if wanted != got:
-        types = [p.get("type") for p in NetConfList.from_bytes(d.conflist).plugins]
-        raise CNIError(Code.INTERNAL,
-                       f"requested ips {', '.join(d.requested_ips)} but the attachment got "
-                       f"{', '.join(sorted(map(str, got))) or 'no address'}",
-                       f"network {d.name} (plugins {', '.join(map(str, types))}) ignored the "
-                       "request: use an IPAM that honours it (static, or host-local with the IP "
-                       'in a range) and declare "capabilities": {"ips": true}')
+def restore_cache(cache: DelegateCache, container_id: str,
+                  previous: PodAttachments | None) -> None:
+    """Undo of saving the plan: the earlier ADD's plan back, or no entry."""
+    if previous is None:
+        cache.remove(container_id)
+    else:
+        cache.save(previous)
 
 
-def del_delegates(ctx: Context, att: PodAttachments, delegates: Any) -> list[CNIError]:
-    """DEL each delegate, continuing past failures; return the failures."""
-    errors = []
-    for d in delegates:
-        try:
-            ctx.invoker.delete(NetConfList.from_bytes(d.conflist), _runtime_conf(att, d))
-        except CNIError as err:
-            errors.append(CNIError(err.code, f"{_prefix(att, att.pod_uid, d.network)}: error "
-                                   f"deleting network \"{d.network}\" ({d.ifname}): {err.msg}",
-                                   err.details))
-    return errors
+def apply_default_routes(delegation: Delegation, att: PodAttachments, results: list[Result]
+                         ) -> list[Result]:
+    """Move default routes to the attachments that asked (the annotation's default-route)."""
+    if not wants_default_route(att.delegates):
+        return results
+    from netattach.linux import LinuxNetError, set_default_routes
+
+    out = []
+    for d, result in zip(att.delegates, results, strict=True):
+        after = adjusted_result(d, result, True)
+        if after.routes != result.routes:
+            try:
+                set_default_routes(att.netns, d.ifname, default_gateways(after))
+            except LinuxNetError as e:  # e.g. a gateway outside the interface's subnets
+                addrs = ", ".join(str(ip.address) for ip in result.ips) or "no address"
+                raise add_error(att, d, CNIError(
+                    Code.INTERNAL, f"cannot set the default route of {d.ifname} via "
+                    f"{', '.join(d.default_route or ()) or 'its own gateway'}: {e}",
+                    f"{d.ifname} has {addrs}; the pod's \"default-route\" for {d.name} "
+                    "must name a gateway reachable from those addresses")) from None
+            delegation.record_result(att, d, after)  # CHECK compares with what is there
+        out.append(after)
+    return out
 
 
 def replan_for_delete(ctx: Context, request: Request) -> PodAttachments | None:
     """No cache: recompute from the pod and the API if possible, else give up quietly."""
     try:
-        kube = ctx.kube()
-    except Exception as e:  # noqa: BLE001 - DEL must not fail for lack of an API
-        log.warning("DEL %s: no delegate cache and no API client (%s): nothing to delete",
-                    request.container_id, e)
-        return None
-    try:
-        pod = lookup_pod(request, kube, ctx.cfg) if kube else None
-        if not pod:
-            log.warning("DEL %s: failed to get the cached delegates file %s and the pod; "
-                        "cannot properly delete", request.container_id,
-                        ctx.cache.path(request.container_id))
-            return None
-        get_nad = lambda ns, name: kube.get_nad(ns, name).config  # noqa: E731
-        return plan_attachments(ctx.cfg, request, pod, get_nad)
-    except CNIError as e:
+        with ctx.kube() as kube:
+            lookup = lookup_pod(request, kube, ctx.cfg) if kube else PodLookup()
+            if lookup.pod is None:
+                log.warning("DEL %s: failed to get the cached delegates file %s and the pod; "
+                            "cannot properly delete", request.container_id,
+                            ctx.cache.path(request.container_id))
+                return None
+            assert kube is not None
+            return plan_attachments(ctx.cfg, request, lookup.pod,
+                                    lambda ns, name: kube.get_nad(ns, name).config)
+    except Exception as e:  # noqa: BLE001 - DEL must not fail for lack of an API or a NAD
         log.warning("DEL %s: cannot recompute the attachments (%s); nothing to delete",
                     request.container_id, e)
         return None
-    finally:
-        if kube is not None:
-            kube.close()
 
 
-def apply_default_routes(ctx: Context, att: PodAttachments, results: list[Result]
-                         ) -> list[Result]:
-    if not wants_default_route(att.delegates):
-        return results
-    from netattach.linux import LinuxNetError
-
-    out = []
-    for d, result in zip(att.delegates, results, strict=True):
-        after = adjusted_result(d, result, True)
-        try:
-            apply_in_pod(att.netns, d, result, after)
-        except LinuxNetError as e:  # e.g. a gateway outside the interface's subnets
-            addrs = ", ".join(str(ip.address) for ip in result.ips) or "no address"
-            err = CNIError(Code.INTERNAL, f"cannot set the default route of {d.ifname} via "
-                           f"{', '.join(d.default_route or ()) or 'its own gateway'}: {e}",
-                           f"{d.ifname} has {addrs}; the pod's \"default-route\" for {d.name} "
-                           "must name a gateway reachable from those addresses")
-            raise roll_back(ctx, att, d, len(att.delegates), err) from None
-        if after != result:
-            entry = ctx.invoker.cache.read(d.network, att.container_id, d.ifname)
-            if entry is not None:
-                ctx.invoker.cache.write(replace(entry, result=after.to_json()))
-        out.append(after)
-    return out
-
-
-def publish_status(kube: Any, att: PodAttachments, results: list[Result]) -> None:
-    """Write network-status and one AddedInterface event per attachment."""
-    from netattach.kube.errors import KubeError
-    from netattach.kube.network_status import format_network_status
-
-    from .status import statuses_for
-
-    entries = [s for d, r in zip(att.delegates, results, strict=True) for s in statuses_for(d, r)]
-    try:
-        kube.set_network_status(att.pod_namespace, att.pod_name, att.pod_uid,
-                                format_network_status(entries))
-        pod = kube.get_pod(att.pod_namespace, att.pod_name)
-    except KubeError as e:
-        log.error("cannot write network-status of %s: %s", att.pod_ref, e)
+def clear_network_status(ctx: Context, request: Request) -> None:
+    """As Multus thin's DEL: while the pod and its netns exist, its network-status is emptied
+    (best effort; never fails the DEL)."""
+    args = request.args
+    if not (ctx.cfg.kubeconfig and args.pod_namespace and args.pod_name and request.netns
+            and os.path.exists(request.netns)) or args.pod_namespace in ctx.cfg.system_namespaces:
         return
-    for d, r in zip(att.delegates, results, strict=True):
-        if r.interfaces or r.ips:
-            ips = ",".join(str(ip.address) for ip in r.ips)
-            kube.record_event(pod, "Normal", "AddedInterface",
-                              f"Add {d.ifname} [{ips}] from {d.name}")
+    try:
+        with ctx.kube() as kube:
+            assert kube is not None
+            from netattach.kube.errors import KubeError
+
+            from .status import clear_status
+
+            try:
+                pod = kube.get_pod(args.pod_namespace, args.pod_name)
+            except KubeError:
+                return
+            if not args.pod_uid or pod.uid == args.pod_uid:
+                clear_status(kube, pod)
+    except Exception as e:  # noqa: BLE001 - DEL must not fail on the status
+        log.warning("DEL %s: network-status not cleared: %s", request.container_id, e)

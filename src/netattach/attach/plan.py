@@ -8,37 +8,25 @@ requested. Everything is validated here, before any plugin runs.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
+from netattach.cni.config import NetConfList
 from netattach.cni.errors import CNIError, Code
 from netattach.cni.request import Request
 
 from .config import MetaConfig
 from .delegate_cache import Delegate, PodAttachments
-from .networks import (
-    as_conflist_bytes,
-    conf_from_path,
-    find_conf_by_name,
-    nad_conflist,
-    network_name,
-    with_cni_args,
-)
+from .networks import conf_from_path, find_conf_by_name, nad_conflist, with_cni_args
+
+if TYPE_CHECKING:
+    from netattach.kube.models import Pod
 
 NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
 DEFAULT_NETWORK_ANNOTATION = "v1.multus-cni.io/default-network"
 
 # (namespace, name) -> spec.config ("" when empty); raises netattach.kube.errors.NotFound
 NadGetter = Callable[[str, str], str]
-
-
-@dataclass(frozen=True)
-class PodInfo:
-    namespace: str
-    name: str
-    uid: str
-    annotations: Mapping[str, str]
 
 
 class NetworkNotFound(CNIError):
@@ -50,7 +38,7 @@ def _invalid(msg: str, details: str) -> CNIError:
 
 
 def _nad(get_nad: NadGetter | None, namespace: str, name: str, cfg: MetaConfig,
-         pod_ref: str) -> bytes:
+         pod_ref: str) -> NetConfList:
     if get_nad is None:
         raise _invalid(f"{pod_ref}: network {namespace}/{name} needs the Kubernetes API",
                        'set "kubeconfig" in the netattach config so NADs can be read')
@@ -68,11 +56,11 @@ def _nad(get_nad: NadGetter | None, namespace: str, name: str, cfg: MetaConfig,
 
 
 def _named_network(value: str, cfg: MetaConfig, get_nad: NadGetter | None,
-                   pod_ref: str) -> tuple[str, bytes]:
+                   pod_ref: str) -> tuple[str, NetConfList]:
     """clusterNetwork/defaultNetworks entry: a path, a NAD in multusNamespace, or a conf name."""
     if "/" in value:
-        data = conf_from_path(value)
-        return network_name(data), data
+        conflist = conf_from_path(value)
+        return conflist.name, conflist
     if get_nad is not None:
         from netattach.kube.errors import NotFound
 
@@ -110,7 +98,7 @@ def _selection_requests(sel: Any) -> tuple[dict[str, Any], list[tuple[str, str]]
     return caps, pairs
 
 
-def plan_attachments(cfg: MetaConfig, request: Request, pod: PodInfo | None,
+def plan_attachments(cfg: MetaConfig, request: Request, pod: Pod | None,
                      get_nad: NadGetter | None) -> PodAttachments:
     """Resolve every network of the pod into delegates; raise CNIError before anything runs."""
     from netattach.kube.annotations import (
@@ -145,24 +133,23 @@ def plan_attachments(cfg: MetaConfig, request: Request, pod: PodInfo | None,
     # 1. the cluster network (or the pod's override of it)
     if override is not None:
         name = f"{override.namespace}/{override.name}"
-        data = _nad(get_nad, override.namespace, override.name, cfg, pod_ref)
+        conflist = _nad(get_nad, override.namespace, override.name, cfg, pod_ref)
     elif cfg.cluster_network:
-        name, data = _named_network(cfg.cluster_network, cfg, get_nad, pod_ref)
+        name, conflist = _named_network(cfg.cluster_network, cfg, get_nad, pod_ref)
     else:
-        data = as_conflist_bytes(cfg.delegates[0])
-        name = network_name(data)
-    delegates.append(Delegate(name=name, network=network_name(data), conflist=data,
-                              ifname=request.ifname, is_default=True,
-                              capability_args=cluster_caps,
+        conflist = cfg.delegates[0]
+        name = conflist.name
+    delegates.append(Delegate(name=name, conflist=conflist, ifname=request.ifname,
+                              is_default=True, capability_args=cluster_caps,
                               cni_args=tuple(base_args + extra_args)))
     # 2. defaultNetworks (and the legacy extra delegates), not for system namespaces
-    extra: list[tuple[str, bytes]] = []
+    extra: list[tuple[str, NetConfList]] = []
     if not cfg.cluster_network and len(cfg.delegates) > 1:
-        extra += [(network_name(d), d) for d in map(as_conflist_bytes, cfg.delegates[1:])]
+        extra += [(d.name, d) for d in cfg.delegates[1:]]
     if not (pod and pod.namespace in cfg.system_namespaces):
         extra += [_named_network(n, cfg, get_nad, pod_ref) for n in cfg.default_networks]
-    for name, data in extra:
-        delegates.append(Delegate(name=name, network=network_name(data), conflist=data,
+    for name, conflist in extra:
+        delegates.append(Delegate(name=name, conflist=conflist,
                                   ifname=f"net{len(delegates)}",
                                   cni_args=tuple(base_args + extra_args)))
     # 3. the pod's annotation, in order
@@ -175,11 +162,11 @@ def plan_attachments(cfg: MetaConfig, request: Request, pod: PodInfo | None,
                 f"{sel.namespace}",
                 f"create the NAD in {pod.namespace}, or list {sel.namespace} in "
                 "globalNamespaces")
-        data = _nad(get_nad, sel.namespace, sel.name, cfg, pod_ref)
-        data = with_cni_args(data, thaw(sel.cni_args) if sel.cni_args else None)
+        conflist = _nad(get_nad, sel.namespace, sel.name, cfg, pod_ref)
+        conflist = with_cni_args(conflist, thaw(sel.cni_args) if sel.cni_args else None)
         caps, pairs = _selection_requests(sel)
         delegates.append(Delegate(
-            name=f"{sel.namespace}/{sel.name}", network=network_name(data), conflist=data,
+            name=f"{sel.namespace}/{sel.name}", conflist=conflist,
             ifname=sel.interface or f"net{len(delegates)}", capability_args=caps,
             cni_args=tuple(base_args + extra_args + pairs), requested_ips=tuple(sel.ips),
             default_route=tuple(sel.default_route) if sel.default_route is not None else None))
@@ -194,7 +181,7 @@ def error_prefix(namespace: str, name: str, uid: str, network: str) -> str:
     return f"[{namespace}/{name}/{uid}:{network}]" if name else f"[{network}]"
 
 
-def _check_unique_ifnames(delegates: list[Delegate], pod: PodInfo | None) -> None:
+def _check_unique_ifnames(delegates: list[Delegate], pod: Pod | None) -> None:
     """Two attachments under one name: refused now, worded as Multus's failed ADD of it."""
     seen: dict[str, str] = {}
     for d in delegates:

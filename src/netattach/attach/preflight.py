@@ -9,7 +9,7 @@ is the vlan plugin's own EEXIST sentence, so users see one story either way.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from netattach.cni.errors import CNIError, Code
 
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from netattach.doctor.checks import Inputs
     from netattach.doctor.findings import Finding
     from netattach.doctor.sources import NadSource
+    from netattach.kube.api import KubeAPI
+    from netattach.kube.models import Pod
 
     from .config import MetaConfig
 
@@ -39,7 +41,7 @@ def _sources(att: PodAttachments) -> list[tuple[Delegate, NadSource]]:
     out = []
     for d in att.delegates:
         ns, _, name = d.name.rpartition("/")
-        out.append((d, NadSource(ns, name, d.conflist.decode("utf-8", "replace"),
+        out.append((d, NadSource(ns, name, d.conflist.source.decode("utf-8", "replace"),
                                  f"network {d.network}, {d.ifname}")))
     return out
 
@@ -93,7 +95,8 @@ def finding_error(att: PodAttachments, d: Delegate, f: Finding) -> CNIError:
     return CNIError(_CODES.get(f.id, Code.INTERNAL), msg, details)
 
 
-def enforce_before_add(att: PodAttachments, cfg: MetaConfig, kube: Any) -> None:
+def enforce_before_add(att: PodAttachments, cfg: MetaConfig, kube: KubeAPI | None,
+                       pod: Pod | None) -> None:
     """Raise the first error finding as a CNIError and record a Warning event on the pod.
 
     A failure of the checks themselves never blocks the ADD (it is logged).
@@ -112,10 +115,6 @@ def enforce_before_add(att: PodAttachments, cfg: MetaConfig, kube: Any) -> None:
     f = errors[0]
     d = next((d for d, n in _sources(att) if n.key == f.nad), att.delegates[-1])
     err = finding_error(att, d, f)
-    if kube is not None and att.pod_name:
-        try:
-            kube.record_event(kube.get_pod(att.pod_namespace, att.pod_name), "Warning",
-                              f.reason, err.msg)
-        except Exception as e:  # noqa: BLE001 - the event is best effort
-            log.warning("cannot record %s event on %s: %s", f.reason, att.pod_ref, e)
+    if kube is not None and pod is not None:
+        kube.record_event(pod, "Warning", f.reason, err.msg)
     raise err

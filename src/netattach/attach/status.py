@@ -1,12 +1,22 @@
-"""network-status entries from delegate results, in the format Multus writes."""
+"""network-status entries from delegate results, in the format Multus writes, and their
+publication on the pod (the annotation, then one AddedInterface event per attachment)."""
 
 from __future__ import annotations
 
+import logging
+from typing import TYPE_CHECKING
+
 from netattach.cni.types import Result
 from netattach.kube.network_status import DNS as StatusDNS
-from netattach.kube.network_status import NetworkStatus
+from netattach.kube.network_status import NetworkStatus, format_network_status
 
-from .delegate_cache import Delegate
+from .delegate_cache import Delegate, PodAttachments
+
+if TYPE_CHECKING:
+    from netattach.kube.api import KubeAPI
+    from netattach.kube.models import Pod
+
+log = logging.getLogger("netattach")
 
 
 def statuses_for(delegate: Delegate, result: Result) -> list[NetworkStatus]:
@@ -27,3 +37,32 @@ def statuses_for(delegate: Delegate, result: Result) -> list[NetworkStatus]:
                                  mac=iface.mac, mtu=iface.mtu, default=delegate.is_default,
                                  dns=dns, gateway=gateways))
     return out
+
+
+def publish_status(kube: KubeAPI, pod: Pod, att: PodAttachments, results: list[Result]) -> None:
+    """Write network-status and one AddedInterface event per attachment; an API failure is
+    logged, the pod keeps its networks (as Multus, a status write does not fail the ADD)."""
+    from netattach.kube.errors import KubeError
+
+    entries = [s for d, r in zip(att.delegates, results, strict=True) for s in statuses_for(d, r)]
+    try:
+        kube.set_network_status(pod.namespace, pod.name, att.pod_uid,
+                                format_network_status(entries))
+    except KubeError as e:
+        log.error("cannot write network-status of %s: %s", att.pod_ref, e)
+        return
+    for d, r in zip(att.delegates, results, strict=True):
+        if r.interfaces or r.ips:
+            ips = ",".join(str(ip.address) for ip in r.ips)
+            kube.record_event(pod, "Normal", "AddedInterface",
+                              f"Add {d.ifname} [{ips}] from {d.name}")
+
+
+def clear_status(kube: KubeAPI, pod: Pod) -> None:
+    """DEL of a pod that still exists: its network-status says no networks (Multus thin)."""
+    from netattach.kube.errors import KubeError
+
+    try:
+        kube.set_network_status(pod.namespace, pod.name, pod.uid, format_network_status([]))
+    except KubeError as e:
+        log.warning("cannot clear network-status of %s/%s: %s", pod.namespace, pod.name, e)

@@ -1,7 +1,7 @@
 """The CNI protocol (spec 1.1.0): types, versions, config, errors, requests and dispatch.
 
 No Linux or Kubernetes code here. `netattach.cni.invoke` (running executables, libcni's
-chaining) and `netattach.cni.cache` (libcni's result cache) are imported on their own.
+chaining) and `netattach.cni.result_cache` (libcni's result cache) are imported on their own.
 """
 
 from .args import CniArgs

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from . import schema
 from . import version as versions
 from .errors import CNIError, Code
 from .types import DNS, Result
 
+CONF_SUFFIXES = (".conf", ".conflist", ".json")
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
 MAX_IFNAME = 15
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -60,6 +64,16 @@ def validate_ifname(ifname: str) -> None:
                        f"{ifname!r} is not a valid interface name")
 
 
+def conf_files(directory: str | os.PathLike[str]) -> list[Path]:
+    """CNI config files directly in `directory`, in the order libcni reads them."""
+    try:
+        entries = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    return [Path(directory) / e for e in entries
+            if e.endswith(CONF_SUFFIXES) and (Path(directory) / e).is_file()]
+
+
 def loads_object(data: bytes | str, what: str = "network config") -> dict[str, Any]:
     """Decode a JSON object or raise code 6 with the position of the problem."""
     try:
@@ -67,6 +81,9 @@ def loads_object(data: bytes | str, what: str = "network config") -> dict[str, A
     except (ValueError, UnicodeDecodeError) as e:
         raise CNIError(Code.DECODING_FAILURE, f"error unmarshall {what}: {e}",
                        f"the {what} must be a JSON object") from None
+    except RecursionError:
+        raise CNIError(Code.DECODING_FAILURE, f"error unmarshall {what}: nested too deeply",
+                       f"the {what} must be a JSON object of reasonable depth") from None
     if not isinstance(obj, dict):
         raise CNIError(Code.DECODING_FAILURE,
                        f"error unmarshall {what}: expected a JSON object, got "
@@ -74,16 +91,28 @@ def loads_object(data: bytes | str, what: str = "network config") -> dict[str, A
     return obj
 
 
-def _field(raw: Mapping[str, Any], key: str, kind: type | tuple[type, ...], default: Any,
-           where: str, code: int = Code.DECODING_FAILURE) -> Any:
-    value = raw.get(key, default)
-    if value is None:
-        return default
-    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-        names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-        raise CNIError(code, f"{where}: field {key!r} has the wrong type",
-                       f"expected {names}, got {json.dumps(value)}")
-    return value
+def _caps_are_bools(caps: Any) -> tuple[str, str] | None:
+    if all(isinstance(v, bool) for v in caps.values()):
+        return None
+    return "capabilities must map names to true or false", f"got {json.dumps(caps)}"
+
+
+def _ipam_type_is_str(ipam: Any) -> tuple[str, str] | None:
+    if isinstance(ipam.get("type", ""), str):
+        return None
+    return "ipam.type must be a string", f"got {json.dumps(ipam.get('type'))}"
+
+
+def _frozen_object(value: Any) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value))
+
+
+_NETCONF_ERRORS = schema.Described("network config", Code.DECODING_FAILURE)
+_CONFLIST_ERRORS = schema.Described("configuration list", Code.INVALID_NETWORK_CONFIG)
+_CNI_VERSION = schema.Key("cniVersion", str, "")
+_CNI_VERSIONS = schema.Key("cniVersions", list, (), check=schema.str_list("cniVersions"),
+                          convert=tuple)
+_VALID_ATTACHMENTS = schema.Key("cni.dev/valid-attachments", list, None)
 
 
 def _bool_or_string(raw: Mapping[str, Any], key: str, where: str) -> bool:
@@ -107,14 +136,17 @@ class GCAttachment:
 class NetConf:
     """The fields every plugin shares; `raw` keeps the whole object for the plugin's own model."""
 
-    cni_version: str
-    name: str
-    type: str
-    capabilities: Mapping[str, bool] = field(default_factory=_empty)
-    ipam: Mapping[str, Any] | None = None
+    cni_version: str = schema.setting("cniVersion", str, "0.1.0", empty_is_default=True)
+    name: str = schema.setting("name", str, "")
+    type: str = schema.setting("type", str, "")
+    capabilities: Mapping[str, bool] = schema.setting(
+        "capabilities", dict, _EMPTY, check=_caps_are_bools, convert=_frozen_object)
+    ipam: Mapping[str, Any] | None = schema.setting(
+        "ipam", dict, None, check=_ipam_type_is_str, convert=_frozen_object)
     dns: DNS = field(default_factory=DNS)
-    runtime_config: Mapping[str, Any] = field(default_factory=_empty)
-    args: Mapping[str, Any] = field(default_factory=_empty)
+    runtime_config: Mapping[str, Any] = schema.setting("runtimeConfig", dict, _EMPTY,
+                                                       convert=_frozen_object)
+    args: Mapping[str, Any] = schema.setting("args", dict, _EMPTY, convert=_frozen_object)
     prev_result: Result | None = None
     valid_attachments: tuple[GCAttachment, ...] | None = None
     raw: Mapping[str, Any] = field(default_factory=_empty)
@@ -135,18 +167,7 @@ class NetConf:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> NetConf:
-        where = "network config"
-        version = _field(raw, "cniVersion", str, "", where) or "0.1.0"
-        name = _field(raw, "name", str, "", where)
-        ptype = _field(raw, "type", str, "", where)
-        caps = _field(raw, "capabilities", dict, {}, where)
-        if not all(isinstance(v, bool) for v in caps.values()):
-            raise CNIError(Code.DECODING_FAILURE, f"{where}: capabilities must map names to "
-                           "true or false", f"got {json.dumps(caps)}")
-        ipam = _field(raw, "ipam", dict, None, where)
-        if ipam is not None and not isinstance(ipam.get("type", ""), str):
-            raise CNIError(Code.DECODING_FAILURE, f"{where}: ipam.type must be a string",
-                           f"got {json.dumps(ipam.get('type'))}")
+        version = schema.read(raw, schema.key_of(cls, "cni_version"), _NETCONF_ERRORS)
         prev = raw.get("prevResult")
         prev_result = None
         if prev is not None:
@@ -154,21 +175,13 @@ class NetConf:
                 raise CNIError(Code.DECODING_FAILURE, "could not parse prevResult",
                                "prevResult must be a JSON object")
             prev_result = Result.from_json(prev, version)
-        attachments = None
-        if "cni.dev/valid-attachments" in raw:
-            attachments = tuple(_attachment(a) for a in
-                                _field(raw, "cni.dev/valid-attachments", list, [], where))
-        return cls(
-            cni_version=version, name=name, type=ptype,
-            capabilities=MappingProxyType(dict(caps)),
-            ipam=MappingProxyType(dict(ipam)) if ipam is not None else None,
-            dns=DNS.from_json(raw.get("dns")),
-            runtime_config=MappingProxyType(dict(_field(raw, "runtimeConfig", dict, {}, where))),
-            args=MappingProxyType(dict(_field(raw, "args", dict, {}, where))),
+        attachments = schema.read(raw, _VALID_ATTACHMENTS, _NETCONF_ERRORS)
+        return schema.load(
+            cls, raw, _NETCONF_ERRORS, cni_version=version, dns=DNS.from_json(raw.get("dns")),
             prev_result=prev_result,
-            valid_attachments=attachments,
-            raw=MappingProxyType(dict(raw)),
-        )
+            valid_attachments=None if attachments is None else tuple(
+                _attachment(a) for a in attachments),
+            raw=MappingProxyType(dict(raw)))
 
 
 def _attachment(item: Any) -> GCAttachment:
@@ -197,7 +210,13 @@ class NetConfList:
     @classmethod
     def from_bytes(cls, data: bytes | str) -> NetConfList:
         source = data.encode() if isinstance(data, str) else bytes(data)
-        raw = loads_object(source, "configuration list")
+        return cls.from_object(loads_object(source, "configuration list"), source)
+
+    @classmethod
+    def from_object(cls, raw: Mapping[str, Any], source: bytes | None = None) -> NetConfList:
+        """Parse a decoded conflist object; `source` is its bytes (default: re-encoded)."""
+        if source is None:
+            source = json.dumps(raw).encode()
         where = "configuration list"
         if "name" not in raw:
             raise CNIError(Code.INVALID_NETWORK_CONFIG, f"error parsing {where}: no name",
@@ -208,11 +227,8 @@ class NetConfList:
                            f"error parsing {where}: invalid name type",
                            f"name must be a string, got {json.dumps(name)}")
         validate_network_name(name)
-        version = _field(raw, "cniVersion", str, "", where, Code.INVALID_NETWORK_CONFIG)
-        version_list = _field(raw, "cniVersions", list, [], where, Code.INVALID_NETWORK_CONFIG)
-        if not all(isinstance(v, str) for v in version_list):
-            raise CNIError(Code.INVALID_NETWORK_CONFIG, f"{where} {name!r}: invalid cniVersions",
-                           "cniVersions is a list of version strings")
+        version = schema.read(raw, _CNI_VERSION, _CONFLIST_ERRORS)
+        version_list = schema.read(raw, _CNI_VERSIONS, _CONFLIST_ERRORS)
         for v in [version, *version_list]:
             if v:
                 versions.parse(v)
@@ -266,10 +282,14 @@ class NetConfList:
                            f"error parsing configuration {name!r}: missing 'type'",
                            'a network config names its plugin, e.g. "type": "vlan"')
         wrapped = {"cniVersion": raw.get("cniVersion", ""), "name": name, "plugins": [raw]}
-        return cls.from_bytes(json.dumps(wrapped).encode())
+        return cls.from_object(wrapped)
 
     @classmethod
     def from_any_bytes(cls, data: bytes | str) -> NetConfList:
         """A conflist if the object has "plugins", else a single conf wrapped in a list."""
         raw = loads_object(data)
         return cls.from_bytes(data) if "plugins" in raw else cls.from_conf_bytes(data)
+
+    def to_object(self) -> dict[str, Any]:
+        """The conflist as a plain JSON object (a copy)."""
+        return json.loads(self.source)

@@ -71,20 +71,11 @@ class CNIError(Exception):
                    details if isinstance(details, str) else str(details))
 
 
-def invalid_config(msg: str, details: str = "") -> CNIError:
-    return CNIError(Code.INVALID_NETWORK_CONFIG, msg, details)
+class TryAgainLater(CNIError):
+    """Code 11: a transient condition (the API, the daemon's queue, a readiness file)."""
 
-
-def decoding_failure(msg: str, details: str = "") -> CNIError:
-    return CNIError(Code.DECODING_FAILURE, msg, details)
-
-
-def invalid_env(msg: str, details: str = "") -> CNIError:
-    return CNIError(Code.INVALID_ENVIRONMENT, msg, details)
-
-
-def internal(msg: str, details: str = "") -> CNIError:
-    return CNIError(Code.INTERNAL, msg, details)
+    def __init__(self, msg: str, details: str = "") -> None:
+        super().__init__(Code.TRY_AGAIN_LATER, msg, details)
 
 
 def plugin_error(msg: str, details: str = "") -> CNIError:

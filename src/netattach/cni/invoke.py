@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import version as versions
-from .cache import CachedAttachment, ResultCache
 from .config import NetConfList, validate_container_id, validate_ifname, validate_network_name
 from .errors import CNIError, Code
 from .request import Command
+from .result_cache import CachedAttachment, ResultCache
 from .types import Result
 
 DEFAULT_TIMEOUT = 60.0
@@ -43,9 +43,10 @@ class RuntimeConf:
 
 
 class Executor(Protocol):
-    """Runs one plugin type for one verb; returns its parsed stdout (None when empty)."""
+    """Runs one plugin type for one verb with `conf` as its stdin; returns its parsed
+    stdout (None when empty), or directly a `Result` for an ADD run in process."""
 
-    def execute(self, plugin_type: str, env: Mapping[str, str], stdin: bytes,
+    def execute(self, plugin_type: str, env: Mapping[str, str], conf: Mapping[str, Any],
                 path: Sequence[str]) -> Any: ...
 
 
@@ -54,16 +55,20 @@ def find_in_path(plugin_type: str, path: Sequence[str]) -> Path:
     if not plugin_type:
         raise CNIError(Code.INVALID_NETWORK_CONFIG, "no plugin name provided",
                        'the network config needs "type"')
-    if os.sep in plugin_type:
-        raise CNIError(Code.INVALID_NETWORK_CONFIG, f"invalid plugin name: {plugin_type}",
-                       "a plugin type is a file name in CNI_PATH, not a path")
+    if os.sep in plugin_type or "\0" in plugin_type or len(plugin_type.encode(
+            errors="surrogateescape")) > 255 or plugin_type in (".", ".."):
+        raise CNIError(Code.INVALID_NETWORK_CONFIG, f"invalid plugin name: {plugin_type[:80]}",
+                       "a plugin type is a file name in CNI_PATH (at most 255 bytes, no '/')")
     if not path:
         raise CNIError(Code.INVALID_ENVIRONMENT, "no paths provided",
                        f"set CNI_PATH (or binDir) to the directory holding {plugin_type!r}")
     for directory in path:
         candidate = Path(directory) / plugin_type
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return candidate
+        try:
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                return candidate
+        except (OSError, ValueError):  # an unusable CNI_PATH entry: look in the next one
+            continue
     shown = "[" + " ".join(path) + "]"
     raise CNIError(Code.INVALID_NETWORK_CONFIG,
                    f"failed to find plugin {plugin_type!r} in path {shown}",
@@ -110,9 +115,10 @@ class ExecExecutor:
     timeout: float = DEFAULT_TIMEOUT
     base_env: Mapping[str, str] | None = None
 
-    def execute(self, plugin_type: str, env: Mapping[str, str], stdin: bytes,
-                path: Sequence[str]) -> Any:
+    def execute(self, plugin_type: str, env: Mapping[str, str],
+                conf: Mapping[str, Any] | bytes, path: Sequence[str]) -> Any:
         binary = find_in_path(plugin_type, path)
+        stdin = conf if isinstance(conf, bytes) else json.dumps(conf).encode()
         full_env = dict(os.environ if self.base_env is None else self.base_env)
         full_env.update(env)
         what = f"plugin {binary}"
@@ -154,7 +160,7 @@ class Invoker:
     # -- building one plugin's stdin ------------------------------------------------------
     @staticmethod
     def build_config(plugin: Mapping[str, Any], name: str, cni_version: str,
-                     prev_result: Result | None, rt: RuntimeConf) -> bytes:
+                     prev_result: Result | None, rt: RuntimeConf) -> dict[str, Any]:
         """The stdin for one plugin: name/cniVersion injected, prevResult, runtimeConfig."""
         conf = dict(plugin)
         conf["name"] = name
@@ -166,7 +172,7 @@ class Invoker:
                    if enabled is True and cap in rt.capability_args}
         if runtime:
             conf["runtimeConfig"] = runtime
-        return json.dumps(conf).encode()
+        return conf
 
     def _env(self, command: Command, rt: RuntimeConf | None) -> dict[str, str]:
         return {
@@ -178,9 +184,9 @@ class Invoker:
             "CNI_PATH": os.pathsep.join(self.path),
         }
 
-    def _run(self, plugin: Mapping[str, Any], command: Command, stdin: bytes,
+    def _run(self, plugin: Mapping[str, Any], command: Command, conf: Mapping[str, Any],
              rt: RuntimeConf | None) -> Any:
-        return self.executor.execute(str(plugin.get("type", "")), self._env(command, rt), stdin,
+        return self.executor.execute(str(plugin.get("type", "")), self._env(command, rt), conf,
                                      self.path)
 
     # -- verbs ---------------------------------------------------------------------------
@@ -197,6 +203,9 @@ class Invoker:
                 if out is None:
                     raise CNIError(Code.DECODING_FAILURE, "plugin printed no result",
                                    "an ADD must print its result as JSON on stdout")
+                if isinstance(out, Result):  # a built-in, run in process
+                    result = out
+                    continue
                 if isinstance(out, dict) and not out.get("cniVersion"):
                     out = {**out, "cniVersion": conflist.cni_version}
                 result = Result.from_json(out)
@@ -281,7 +290,7 @@ class Invoker:
                     conf["cni.dev/valid-attachments"] = listed
                     conf["cni.dev/attachments"] = listed
                 try:
-                    self._run(plugin, Command.GC, json.dumps(conf).encode(), None)
+                    self._run(plugin, Command.GC, conf, None)
                 except CNIError as err:
                     errors.append(f"plugin {_describe(plugin)} failed (gc): {err}")
         if errors:
@@ -294,4 +303,4 @@ class Invoker:
             return
         for plugin in conflist.plugins:
             conf = {**plugin, "name": conflist.name, "cniVersion": conflist.cni_version}
-            self._run(plugin, Command.STATUS, json.dumps(conf).encode(), None)
+            self._run(plugin, Command.STATUS, conf, None)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
 from .args import CniArgs
 from .config import (
@@ -41,16 +43,24 @@ _REQUIRED: Mapping[Command, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class Request:
-    """One CNI call. `config` is parsed from `stdin`; `path` is CNI_PATH split on ':'."""
+    """One CNI call. `config` is the parsed stdin; `path` is CNI_PATH split on ':'.
+
+    `stdin` holds the bytes the runtime sent, when there were bytes: a request built in
+    process from a config object (`request_from_conf`) has none until `stdin_bytes()`.
+    """
 
     command: Command
     config: NetConf
-    stdin: bytes
+    stdin: bytes = b""
     container_id: str = ""
     netns: str = ""
     ifname: str = ""
     args: CniArgs = CniArgs()
     path: tuple[str, ...] = ()
+
+    def stdin_bytes(self) -> bytes:
+        """The config as bytes, for exec'ing a plugin (the runtime's own bytes if any)."""
+        return self.stdin or json.dumps(dict(self.config.raw)).encode()
 
     def env(self) -> dict[str, str]:
         """The CNI_* variables that describe this request (for delegating to an executable)."""
@@ -92,16 +102,43 @@ def request_from_env(env: Mapping[str, str], stdin: bytes) -> Request:
     Raises CNIError: 4 for missing/invalid variables, 6 for undecodable stdin, 7 for a bad
     network name, 3 for a missing container id.
     """
+    command = _checked_command(env)
+    if command is Command.VERSION:
+        return Request(command=command, config=NetConf(cni_version="", name="", type=""))
+    return _build(command, env, loads_object(stdin), bytes(stdin))
+
+
+def request_from_conf(env: Mapping[str, str], conf: Mapping[str, Any]) -> Request:
+    """The same Request from a config object already in memory (no JSON round trip): how
+    the meta plugin hands a delegate to a built-in plugin in process."""
+    command = _checked_command(env)
+    if command is Command.VERSION:
+        return Request(command=command, config=NetConf(cni_version="", name="", type=""))
+    return _build(command, env, conf, b"")
+
+
+_CNI_VARS = ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH")
+
+
+def _checked_command(env: Mapping[str, str]) -> Command:
     command = parse_command(env)
     missing = [k for k in _REQUIRED[command] if not env.get(k)]
     if missing:
         raise CNIError(Code.INVALID_ENVIRONMENT,
                        f"required env variables [{','.join(missing)}] missing",
                        f"the runtime must set {', '.join(missing)} for {command.value}")
-    if command is Command.VERSION:
-        return Request(command=command, config=NetConf(cni_version="", name="", type=""),
-                       stdin=b"")
-    raw = loads_object(stdin)
+    for key in _CNI_VARS:  # os.environ keeps undecodable bytes as surrogates
+        try:
+            env.get(key, "").encode()
+        except UnicodeEncodeError:
+            raise CNIError(Code.INVALID_ENVIRONMENT, f"{key} is not valid UTF-8",
+                           f"the runtime passed {key}={env.get(key, '')!a}; CNI variables "
+                           "are UTF-8 text") from None
+    return command
+
+
+def _build(command: Command, env: Mapping[str, str], raw: Mapping[str, Any],
+           stdin: bytes) -> Request:
     name = raw.get("name", "")
     if not isinstance(name, str):
         raise CNIError(Code.DECODING_FAILURE,
@@ -118,7 +155,7 @@ def request_from_env(env: Mapping[str, str], stdin: bytes) -> Request:
     return Request(
         command=command,
         config=NetConf.from_json(raw),
-        stdin=bytes(stdin),
+        stdin=stdin,
         container_id=container_id,
         netns=env.get("CNI_NETNS", ""),
         ifname=ifname,

@@ -11,11 +11,13 @@ import json
 import os
 import sys
 from collections.abc import Callable, Mapping
-from typing import IO, Protocol
+from dataclasses import dataclass
+from typing import IO, Any, Protocol
 
 from . import version as versions
+from .config import loads_object
 from .errors import CNIError, Code
-from .request import Command, Request, parse_command, request_from_env
+from .request import Command, Request, parse_command, request_from_conf, request_from_env
 from .types import Result
 
 
@@ -117,37 +119,68 @@ def dispatch(plugin: Plugin, request: Request, env: Mapping[str, str] | None = N
     return result
 
 
-def run(plugin: Plugin, env: Mapping[str, str], stdin: IO[bytes], stdout: IO[str],
-        stderr: IO[str], about: str = "") -> int:
-    """Serve one CNI call: print the result or the error JSON; return the exit code.
+@dataclass(frozen=True)
+class Reply:
+    """What one CNI call answers, transport aside: the exit code and the JSON printed.
 
-    Never lets a traceback reach the runtime: unexpected exceptions become code 999.
+    `error` is set when the call failed (`body` is then its error object)."""
+
+    exit_code: int
+    body: dict[str, Any] | None = None
+    error: CNIError | None = None
+
+    def text(self) -> str:
+        return "" if self.body is None else json.dumps(self.body, indent=4)
+
+
+class Bug(CNIError):
+    """An exception no code path expected: code 999, said to be a bug."""
+
+    def __init__(self, plugin_type: str, exc: BaseException) -> None:
+        super().__init__(Code.INTERNAL, f"{plugin_type}: {exc}",
+                         f"unexpected {type(exc).__name__}; this is a bug, please report it")
+
+
+def serve(plugin: Plugin, env: Mapping[str, str], stdin: bytes,
+          adjust: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> Reply:
+    """The core of every transport: (env, stdin) in, the Reply out; never raises.
+
+    `adjust`, if given, rewrites the decoded config object before it is parsed (the node
+    daemon writes its own keys over the shim's config there). Unexpected exceptions become
+    code 999, so a runtime always gets a JSON error, never a traceback.
     """
     config_version = ""
     try:
-        if not env.get("CNI_COMMAND"):
-            print(about or f"CNI {plugin.type_name} plugin (netattach)", file=stderr)
-            print(f"CNI protocol versions supported: {', '.join(plugin.supported_versions)}",
-                  file=stderr)
-            return 0
         command = parse_command(env)
         if command is Command.VERSION:
-            print(json.dumps(version_info(plugin)), file=stdout)
-            return 0
-        request = request_from_env(env, stdin.read())
+            return Reply(0, version_info(plugin))
+        if adjust is None:
+            request = request_from_env(env, stdin)
+        else:
+            request = request_from_conf(env, adjust(loads_object(stdin)))
         config_version = request.config.cni_version
         result = dispatch(plugin, request, env)
-        if result is not None:
-            print(json.dumps(result.to_json(config_version), indent=4), file=stdout)
-        return 0
+        return Reply(0, None if result is None else result.to_json(config_version))
     except CNIError as err:
-        print(err.dumps(config_version), file=stdout)
-        return 1
+        return Reply(1, err.to_json(config_version), err)
     except Exception as exc:  # noqa: BLE001 - the runtime must get JSON, never a traceback
-        err = CNIError(Code.INTERNAL, f"{plugin.type_name}: {exc}",
-                       f"unexpected {type(exc).__name__}; this is a bug, please report it")
-        print(err.dumps(config_version), file=stdout)
-        return 1
+        err = Bug(plugin.type_name, exc)
+        return Reply(1, err.to_json(config_version), err)
+
+
+def run(plugin: Plugin, env: Mapping[str, str], stdin: IO[bytes], stdout: IO[str],
+        stderr: IO[str], about: str = "") -> int:
+    """Serve one CNI call on stdio: print the result or the error JSON; the exit code."""
+    if not env.get("CNI_COMMAND"):
+        print(about or f"CNI {plugin.type_name} plugin (netattach)", file=stderr)
+        print(f"CNI protocol versions supported: {', '.join(plugin.supported_versions)}",
+              file=stderr)
+        return 0
+    reply = serve(plugin, env, b"" if env.get("CNI_COMMAND") == "VERSION" else stdin.read())
+    if reply.body is not None:
+        compact = reply.error is None and env.get("CNI_COMMAND") == "VERSION"
+        print(json.dumps(reply.body) if compact else reply.text(), file=stdout)
+    return reply.exit_code
 
 
 def main(plugin: Plugin, about: str = "") -> int:

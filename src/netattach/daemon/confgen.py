@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from netattach.attach.networks import find_primary, primary_conflist
 from netattach.fsutil import write_atomically
+from netattach.node.primary import find_primary, primary_conflist
 
 from .config import GENERATED_CONF, SHIM_TYPE
 

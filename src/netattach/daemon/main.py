@@ -12,14 +12,21 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .config import DaemonConfig
 from .metrics import Metrics
+
+if TYPE_CHECKING:
+    from netattach.attach.config import MetaConfig
+    from netattach.cni.skel import Plugin
+    from netattach.kube.api import KubeAPI
+
+    from .watch_cache import KubeCache
 
 log = logging.getLogger("netattach.daemon")
 
@@ -30,7 +37,7 @@ CACHE_SYNC_TIMEOUT = 20.0
 class State:
     """Readiness inputs, read by /readyz."""
 
-    cache: Any = None
+    cache: KubeCache | None = None
     shutting_down: bool = False
 
     def ready(self) -> tuple[bool, str]:
@@ -41,22 +48,23 @@ class State:
         return True, ""
 
 
-def plugin_factory(cfg: DaemonConfig, cache: Any) -> Any:
-    """want_uid -> MetaPlugin using the shared cache (for the daemon's own kubeconfig)."""
+def plugin_factory(cfg: DaemonConfig, cache: KubeCache | None) -> Callable[[str], Plugin]:
+    """want_uid -> the meta plugin on the shared watch caches (for the daemon's own
+    kubeconfig; a request naming another kubeconfig gets a client of its own)."""
     from netattach.attach.meta import MetaPlugin
 
-    def for_uid(want_uid: str) -> Any:
+    def for_uid(want_uid: str) -> Plugin:
         if cache is None:
-            return MetaPlugin()
+            return MetaPlugin(own_logging=False)
 
-        def kube(meta_cfg: Any) -> Any:
+        def kube(meta_cfg: MetaConfig) -> KubeAPI:
             if meta_cfg.kubeconfig != cfg.kubeconfig:  # a different cluster: no cache
                 from netattach.kube.client import KubeClient
 
                 return KubeClient.from_kubeconfig(meta_cfg.kubeconfig)
             return cache.view(want_uid)
 
-        return MetaPlugin(kube_factory=kube)
+        return MetaPlugin(kube_factory=kube, own_logging=False)
 
     return for_uid
 
@@ -81,14 +89,14 @@ def metrics_endpoint(address: str, metrics: Metrics) -> Iterator[None]:
 
 
 @contextmanager
-def kube_cache(cfg: DaemonConfig, metrics: Metrics) -> Iterator[Any]:
+def kube_cache(cfg: DaemonConfig, metrics: Metrics) -> Iterator[KubeCache | None]:
     if not cfg.kubeconfig:
         log.warning("no kubeconfig: the daemon runs only clusterNetwork/delegates, no NADs")
         yield None
         return
     from netattach.kube.client import KubeClient
 
-    from .cache import KubeCache
+    from .watch_cache import KubeCache
 
     client = KubeClient.from_kubeconfig(cfg.kubeconfig)
     cache = KubeCache(client, cfg.node_name, metrics)
@@ -115,7 +123,7 @@ def run(cfg: DaemonConfig) -> int:
     state = State()
 
     if cfg.cni_bin_dir:
-        from netattach.install import install_shim
+        from netattach.node.binaries import install_shim
 
         log.info("installed %s", install_shim(Path(cfg.cni_bin_dir)))
 

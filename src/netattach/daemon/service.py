@@ -1,9 +1,9 @@
 """The CNI request API, transport aside: `{env, config}` in, `(HTTP status, body)` out.
 
-The core is thin mode's: `request_from_env` then `dispatch(MetaPlugin(...), request)`.
-What the daemon adds is around it, never inside: the daemon config written over the CNI
-config, the shared watch caches handed to the meta plugin, one lock per container id (ADD
-and DEL of one sandbox never overlap), a bound on requests in flight, metrics and logs.
+The core is thin mode's `netattach.cni.skel.serve(MetaPlugin(...), env, stdin)`. What the
+daemon adds is around it, never inside: the daemon config written over the CNI config,
+the shared watch caches handed to the meta plugin, one lock per container id (ADD and DEL
+of one sandbox never overlap), a bound on requests in flight, metrics and logs.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from netattach.cni.errors import CNIError, Code
+from netattach.cni.args import CniArgs
+from netattach.cni.errors import CNIError, Code, TryAgainLater
+from netattach.cni.skel import Bug, Plugin, serve
 
 from .config import DaemonConfig
 from .logs import request_fields
@@ -66,6 +68,10 @@ class KeyedLocks:
                     self._locks[key] = (lock, users - 1)
 
 
+class Busy(TryAgainLater):
+    """The daemon's queue is full (code 11: the runtime retries)."""
+
+
 @dataclass
 class Admission:
     """At most `running` requests run at once; at most `queued` more wait; others: code 11."""
@@ -90,11 +96,10 @@ class Admission:
         """Count this request in; raises CNIError 11 when the queue is full."""
         with self._guard:
             if self._pending >= self.running + self.queued:
-                raise CNIError(Code.TRY_AGAIN_LATER,
-                               f"netattach daemon is busy: {self._pending} CNI requests in "
-                               "flight", f"the limit is maxInFlight={self.running} running + "
-                               f"maxQueued={self.queued} waiting; the runtime retries, raise "
-                               "the limits in the daemon config if this persists")
+                raise Busy(f"netattach daemon is busy: {self._pending} CNI requests in "
+                           "flight", f"the limit is maxInFlight={self.running} running + "
+                           f"maxQueued={self.queued} waiting; the runtime retries, raise "
+                           "the limits in the daemon config if this persists")
             self._pending += 1
         try:
             yield
@@ -151,7 +156,7 @@ class CniService:
 
     config: DaemonConfig
     metrics: Metrics
-    plugin_for: Callable[[str], Any]
+    plugin_for: Callable[[str], Plugin]
     locks: KeyedLocks = field(default_factory=KeyedLocks)
     admission: Admission = field(init=False)
 
@@ -159,6 +164,7 @@ class CniService:
         self.admission = Admission(self.config.max_in_flight, self.config.max_queued)
 
     def handle(self, raw: bytes) -> Answer:
+        """One request; never raises (a malformed body is a CNI error answer too)."""
         started = time.monotonic()
         verb = "unknown"
         try:
@@ -168,7 +174,7 @@ class CniService:
                 self.metrics.in_flight.set(self.admission.pending)
                 answer = self._serve(env, stdin)
         except CNIError as err:
-            if err.code == Code.TRY_AGAIN_LATER and "busy" in err.msg:
+            if isinstance(err, Busy):
                 self.metrics.rejected.inc()
             answer = Answer(_status_of(err), err.to_json())
         finally:
@@ -179,52 +185,27 @@ class CniService:
         return answer
 
     def _serve(self, env: dict[str, str], stdin: bytes) -> Answer:
-        from netattach.cni.request import Command, parse_command, request_from_env
-        from netattach.cni.skel import dispatch, version_info
-
-        command = parse_command(env)
-        ifname = env.get("CNI_IFNAME", "")
+        verb = env.get("CNI_COMMAND", "")
         container = env.get("CNI_CONTAINERID", "")
-        pod = _pod_of(env.get("CNI_ARGS", ""))
-        conf = self._config(stdin, command)
-        network = str(conf.get("name", "")) if isinstance(conf, dict) else ""
-        with request_fields(verb=command.value, pod=pod, container=container[:12],
-                            network=network, ifname=ifname):
-            if command is Command.VERSION:
-                return Answer(200, {"result": version_info(self.plugin_for(""))})
-            stdin = json.dumps(conf).encode() if isinstance(conf, dict) else stdin
-            with self.locks.hold(container or f"<{command.value}>"), self.admission.slot():
+        args = CniArgs.parse(env.get("CNI_ARGS"))
+        pod = f"{args.pod_namespace}/{args.pod_name}" if args.pod_name else ""
+        with request_fields(verb=verb, pod=pod, container=container[:12],
+                            ifname=env.get("CNI_IFNAME", "")):
+            plugin = self.plugin_for(args.pod_uid)
+            with self.locks.hold(container or f"<{verb}>"), self.admission.slot():
                 t0 = time.monotonic()
-                request = request_from_env(env, stdin)
-                plugin = self.plugin_for(request.args.pod_uid)
-                config_version = request.config.cni_version
-                try:
-                    result = dispatch(plugin, request, env)
-                except CNIError as err:
-                    log.warning("%s failed after %.0f ms: %s", command.value,
-                                (time.monotonic() - t0) * 1000, err)
-                    return Answer(_status_of(err), err.to_json(config_version))
-                except Exception as exc:  # noqa: BLE001 - the runtime must get a CNI error
-                    log.exception("%s crashed", command.value)
-                    err = CNIError(Code.INTERNAL, f"netattach: {exc}", f"unexpected "
-                                   f"{type(exc).__name__}; this is a bug, please report it")
-                    return Answer(500, err.to_json(config_version))
-                log.info("%s done in %.0f ms", command.value, (time.monotonic() - t0) * 1000)
-                body = {} if result is None else {"result": result.to_json(config_version)}
-                return Answer(200, body)
-
-    def _config(self, stdin: bytes, command: Any) -> Any:
-        """The CNI config with the daemon's keys over it (unchanged if it is not an object:
-        request_from_env reports that with the thin-mode error)."""
-        from netattach.cni.request import Command
-
-        if command is Command.VERSION:
-            return None
-        try:
-            conf = json.loads(stdin)
-        except ValueError:
-            return None
-        return self.config.override(conf) if isinstance(conf, dict) else None
+                reply = serve(plugin, env, stdin, adjust=self.config.override)
+                ms = (time.monotonic() - t0) * 1000
+            if reply.error is not None:
+                if isinstance(reply.error, Bug):
+                    log.error("%s crashed after %.0f ms: %s", verb, ms, reply.error)
+                else:
+                    log.warning("%s failed after %.0f ms: %s", verb, ms, reply.error)
+                return Answer(_status_of(reply.error), reply.body or {})
+            log.info("%s done in %.0f ms", verb, ms)
+            if verb == "VERSION":
+                return Answer(200, {"result": reply.body})
+            return Answer(200, {} if reply.body is None else {"result": reply.body})
 
 
 def _status_of(err: CNIError) -> int:
@@ -232,9 +213,3 @@ def _status_of(err: CNIError) -> int:
         return _HTTP_STATUS.get(Code(err.code), 500)
     except ValueError:
         return 500
-
-
-def _pod_of(cni_args: str) -> str:
-    fields = dict(p.split("=", 1) for p in cni_args.split(";") if "=" in p)
-    ns, name = fields.get("K8S_POD_NAMESPACE", ""), fields.get("K8S_POD_NAME", "")
-    return f"{ns}/{name}" if ns and name else ""

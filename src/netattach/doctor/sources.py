@@ -119,32 +119,27 @@ def from_yaml(paths: list[str]) -> Sources:
 
 def from_api(kubeconfig: str, namespace: str = "", node_name: str = "") -> Sources:
     """NADs (and pods, on `node_name` if given) from the API server, one or all namespaces."""
-    from lightkube import ALL_NS
-
-    from netattach.kube.client import _NAD, KubeClient, _RawPod  # no list() helper there yet
+    from netattach.kube.client import KubeClient
     from netattach.kube.errors import KubeError
 
     try:
         kube = KubeClient.from_kubeconfig(kubeconfig)
     except (KubeError, OSError, ValueError) as e:
         raise SourceError(f"cannot use kubeconfig {kubeconfig}: {e}") from None
-    ns = namespace or ALL_NS
-    fields = {"spec.nodeName": node_name} if node_name else None
     origin = f"API {kube.server}"
     try:
-        nads = [dict(o) for o in kube._lk.list(_NAD, namespace=ns)]
-        pods = [dict(o) for o in kube._lk.list(_RawPod, namespace=ns, fields=fields)]
-    except Exception as e:  # noqa: BLE001 - lightkube/httpx errors: report, do not crash
+        nads = kube.list_nads(namespace)
+        pods = kube.list_pods(namespace, node_name)
+    except KubeError as e:
         raise SourceError(f"cannot list NADs and pods from {kube.server}: {e}; check the "
                           "kubeconfig and that this user may list "
                           "network-attachment-definitions and pods") from None
     finally:
         kube.close()
-    for o in nads:
-        o.setdefault("kind", NAD_KIND)
-    for o in pods:
-        o.setdefault("kind", "Pod")
-    return from_objects([(o, origin) for o in nads + pods])
+    return Sources(tuple(NadSource(n.namespace or "default", n.name, n.config, origin)
+                         for n in nads),
+                   tuple(PodSource(p.namespace or "default", p.name, p.node_name, p.annotations,
+                                   origin) for p in pods))
 
 
 def default_kubeconfig() -> str:

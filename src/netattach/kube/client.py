@@ -42,7 +42,7 @@ from lightkube.core import resource as lkres
 from lightkube.core.exceptions import ConfigError
 from lightkube.generic_resource import Generic, create_namespaced_resource
 
-from .errors import Conflict, KubeError, NotFound, Unauthorized, Unreachable
+from .errors import Conflict, KubeError, MalformedObject, NotFound, Unauthorized, Unreachable
 from .models import NetworkAttachmentDefinition, Pod
 from .network_status import NETWORK_STATUS_ANNOTATION
 
@@ -87,6 +87,17 @@ class _RawEvent(lkres.NamespacedResourceG, Generic):
 NAD_GROUP = "k8s.cni.cncf.io"
 NAD_PLURAL = "network-attachment-definitions"
 _NAD = create_namespaced_resource(NAD_GROUP, "v1", "NetworkAttachmentDefinition", NAD_PLURAL)
+
+
+def _usable(convert: Callable[[Mapping[str, Any]], T], raw: Mapping[str, Any], op: _Op
+            ) -> T | None:
+    """`convert(raw)`, or None (logged) for an object netattach cannot use: one malformed
+    object must not stop a list or a watch."""
+    try:
+        return convert(raw)
+    except MalformedObject as e:
+        log.warning("%s: skipping an object: %s", op.obj, e)
+        return None
 
 
 # --- error translation ---------------------------------------------------------------
@@ -423,12 +434,30 @@ class KubeClient:
 
     # -- list + watch ----------------------------------------------------------------
 
+    def list_pods(self, namespace: str = "", node_name: str = "") -> list[Pod]:
+        """Pods of `namespace` ("" = all), only those on `node_name` if given."""
+        fields = {"spec.nodeName": node_name} if node_name else None
+        where = f"namespace {namespace}" if namespace else "all namespaces"
+        op = _Op(f"pods in {where}", "list", "pods")
+        listing = self._call(op, lambda: list(self._lk.list(
+            _RawPod, namespace=namespace or ALL_NS, fields=fields)))
+        return [p for o in listing if (p := _usable(Pod.from_api, dict(o), op)) is not None]
+
+    def list_nads(self, namespace: str = "") -> list[NetworkAttachmentDefinition]:
+        """NetworkAttachmentDefinitions of `namespace` ("" = all)."""
+        where = f"namespace {namespace}" if namespace else "all namespaces"
+        op = _Op(f"NetworkAttachmentDefinitions in {where}", "list", NAD_PLURAL, NAD_GROUP)
+        listing = self._call(op, lambda: list(self._lk.list(_NAD, namespace=namespace or ALL_NS)))
+        return [n for o in listing
+                if (n := _usable(NetworkAttachmentDefinition.from_api, dict(o), op)) is not None]
+
     def list_and_watch_pods(
         self,
         node_name: str,
         *,
         stop: Callable[[], bool] | None = None,
         server_timeout: int = 300,
+        on_synced: Callable[[], None] | None = None,
     ) -> Iterator[tuple[str, Pod]]:
         """Mirror the pods on ``node_name`` (field selector spec.nodeName) as events.
 
@@ -441,6 +470,7 @@ class KubeClient:
             _Op(f"pods on node {node_name}", "watch", "pods"),
             stop,
             server_timeout,
+            on_synced,
         )
 
     def list_and_watch_nads(
@@ -448,6 +478,7 @@ class KubeClient:
         *,
         stop: Callable[[], bool] | None = None,
         server_timeout: int = 300,
+        on_synced: Callable[[], None] | None = None,
     ) -> Iterator[tuple[str, NetworkAttachmentDefinition]]:
         """Mirror all NetworkAttachmentDefinitions, all namespaces, as events (see _reflect)."""
         return self._reflect(
@@ -457,6 +488,7 @@ class KubeClient:
             _Op("NetworkAttachmentDefinitions", "watch", NAD_PLURAL, NAD_GROUP),
             stop,
             server_timeout,
+            on_synced,
         )
 
     def _reflect(
@@ -467,6 +499,7 @@ class KubeClient:
         op: _Op,
         stop: Callable[[], bool] | None,
         server_timeout: int,
+        on_synced: Callable[[], None] | None = None,
     ) -> Iterator[tuple[str, T]]:
         """List, then watch from the list's resourceVersion; re-list on 410 or lost streams.
 
@@ -494,10 +527,12 @@ class KubeClient:
                 rv = listing.resourceVersion
                 fresh: dict[tuple[str, str], tuple[str, T]] = {}
                 for raw in items:
-                    fresh[key_of(raw)] = (
-                        str((raw.get("metadata") or {}).get("resourceVersion") or ""),
-                        convert(raw),
-                    )
+                    converted = _usable(convert, raw, op)
+                    if converted is not None:
+                        fresh[key_of(raw)] = (
+                            str((raw.get("metadata") or {}).get("resourceVersion") or ""),
+                            converted,
+                        )
                 for key in [k for k in known if k not in fresh]:
                     yield "DELETED", known.pop(key)[1]
                     if stopped():
@@ -511,6 +546,8 @@ class KubeClient:
                             return
                 if stopped():
                     return
+                if on_synced is not None:
+                    on_synced()  # the listing is in the consumer's hands: it mirrors the API
                 backoff = 0.2
                 for etype, lk_obj in self._lk.watch(
                     res,
@@ -523,7 +560,10 @@ class KubeClient:
                         continue
                     raw = dict(lk_obj)
                     key = key_of(raw)
-                    obj = convert(raw)
+                    usable = _usable(convert, raw, op)
+                    if usable is None:
+                        continue
+                    obj = usable
                     if etype == "DELETED":
                         known.pop(key, None)
                     else:

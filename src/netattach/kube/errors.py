@@ -33,3 +33,8 @@ class Unauthorized(KubeError):
 
 class Unreachable(KubeError):
     """No usable answer from the API server: refused, reset, timed out, or 5xx/429."""
+
+
+class MalformedObject(KubeError, ValueError):
+    """The API server (or a file) gave an object netattach cannot use: the message names the
+    object and the field."""

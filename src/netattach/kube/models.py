@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .annotations import DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION
+from .errors import MalformedObject
 from .network_status import NETWORK_STATUS_ANNOTATION
 
 RESOURCE_NAME_ANNOTATION = "k8s.v1.cni.cncf.io/resourceName"
@@ -23,18 +24,26 @@ def _empty() -> Mapping[str, str]:
 
 def _metadata(obj: Mapping[str, Any], what: str) -> Mapping[str, Any]:
     if not isinstance(obj, Mapping):
-        raise ValueError(f"{what}: expected a JSON object, got {type(obj).__name__}")
+        raise MalformedObject(f"{what}: expected a JSON object, got {type(obj).__name__}")
     meta = obj.get("metadata")
-    if not isinstance(meta, Mapping) or not meta.get("name"):
-        raise ValueError(f"{what}: object has no metadata.name")
+    if not isinstance(meta, Mapping) or not meta.get("name") \
+            or not isinstance(meta.get("name"), str):
+        raise MalformedObject(f"{what}: object has no metadata.name")
+    for key in ("namespace", "uid", "resourceVersion"):
+        if not isinstance(meta.get(key) or "", str):
+            raise MalformedObject(f"{what} {meta['name']}: metadata.{key} is not a string",
+                                  obj=str(meta["name"]))
     return meta
 
 
-def _annotations(meta: Mapping[str, Any]) -> Mapping[str, str]:
+def _annotations(meta: Mapping[str, Any], what: str) -> Mapping[str, str]:
     raw = meta.get("annotations") or {}
-    if not isinstance(raw, Mapping):
-        return _empty()
-    return MappingProxyType({str(k): str(v) for k, v in raw.items()})
+    if not isinstance(raw, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+        ref = f"{what} {meta.get('namespace') or ''}/{meta['name']}".replace(" /", " ")
+        raise MalformedObject(f"{ref}: metadata.annotations must map strings to strings",
+                              obj=ref, hint="fix the object's annotations (kubectl annotate)")
+    return MappingProxyType(dict(raw))
 
 
 @dataclass(frozen=True)
@@ -58,7 +67,7 @@ class Pod:
             name=str(meta["name"]),
             uid=str(meta.get("uid") or ""),
             node_name=str(spec.get("nodeName") or "") if isinstance(spec, Mapping) else "",
-            annotations=_annotations(meta),
+            annotations=_annotations(meta, "pod"),
             resource_version=str(meta.get("resourceVersion") or ""),
         )
 
@@ -110,7 +119,7 @@ class NetworkAttachmentDefinition:
             namespace=str(meta.get("namespace") or ""),
             name=str(meta["name"]),
             config=config if isinstance(config, str) else "",
-            annotations=_annotations(meta),
+            annotations=_annotations(meta, "NetworkAttachmentDefinition"),
             resource_version=str(meta.get("resourceVersion") or ""),
             uid=str(meta.get("uid") or ""),
         )

@@ -33,7 +33,6 @@ from netattach.linux.netns import (
     NetnsId,
     NetnsThread,
     current_netns_id,
-    is_own_netns,
     netns_id,
     open_netns,
     run_in_netns,
@@ -42,6 +41,7 @@ from netattach.linux.records import Address, Link, Route, VethPair
 
 if TYPE_CHECKING:
     from netattach.linux.addrconf import enable_announcements, prepare_ipv6, wait_for_dad
+    from netattach.linux.default_routes import set_default_routes
     from netattach.linux.inventory import (
         NamespaceInfo,
         StackedLink,
@@ -52,11 +52,13 @@ if TYPE_CHECKING:
         list_stacked_links,
         list_vlans,
     )
-    from netattach.linux.netlink import NetlinkSession, netlink_session
+    from netattach.linux.netlink import NetlinkSession, link_exists, netlink_session
 
 _LAZY = {
     "NetlinkSession": "netattach.linux.netlink",
     "netlink_session": "netattach.linux.netlink",
+    "link_exists": "netattach.linux.netlink",
+    "set_default_routes": "netattach.linux.default_routes",
     "prepare_ipv6": "netattach.linux.addrconf",
     "enable_announcements": "netattach.linux.addrconf",
     "wait_for_dad": "netattach.linux.addrconf",
@@ -84,8 +86,8 @@ __all__ = [
     "NetlinkOperationError", "NetlinkSession", "NetnsError", "NetnsHandle", "NetnsId",
     "NetnsNotFound", "NetnsThread", "NotANetns", "NotFound", "Route", "RouteExists",
     "StackedLink", "VethPair", "VlanDevice", "current_netns_id", "enable_announcements",
-    "error_from_errno", "find_stacked_users", "find_vlan_users", "is_own_netns",
+    "error_from_errno", "find_stacked_users", "find_vlan_users", "link_exists",
     "list_namespaces", "list_stacked_links", "list_vlans", "netlink_session", "netns_id",
-    "open_netns", "prepare_ipv6", "run_in_netns", "temp_link_name", "validate_ifname",
-    "wait_for_dad",
+    "open_netns", "prepare_ipv6", "run_in_netns", "set_default_routes", "temp_link_name",
+    "validate_ifname", "wait_for_dad",
 ]

@@ -704,4 +704,13 @@ def netlink_session(netns: str | os.PathLike[str] | None = None) -> Iterator[Net
         session.close()
 
 
-__all__ = ["LinkRef", "LinuxNetError", "NetlinkSession", "netlink_session"]
+
+
+def link_exists(netns: str | os.PathLike[str] | None, ifname: str) -> bool:
+    """Whether `netns` (None: the caller's) has a link named `ifname`; NetnsNotFound if the
+    namespace is gone."""
+    with netlink_session(netns) as nl:
+        return nl.find_link(ifname) is not None
+
+
+__all__ = ["LinkRef", "LinuxNetError", "NetlinkSession", "link_exists", "netlink_session"]

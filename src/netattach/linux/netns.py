@@ -124,14 +124,6 @@ def current_netns_id() -> NetnsId:
     return netns_id(THREAD_NETNS_PATH)
 
 
-def is_own_netns(path: str | os.PathLike[str]) -> bool:
-    """True if `path` is the calling thread's own namespace (CNI skel error code 8 check)."""
-    try:
-        return netns_id(path) == current_netns_id()
-    except FileNotFoundError:
-        return False
-
-
 def setns_current_thread(fd: int, *, name: str = "") -> None:
     """Move the calling thread into the namespace `fd`. Only for threads this module owns."""
     if _libc().setns(fd, CLONE_NEWNET) != 0:

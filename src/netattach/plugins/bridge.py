@@ -19,28 +19,22 @@ import hashlib
 import ipaddress
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from netattach.cni import schema
 from netattach.cni.errors import CNIError, plugin_error
 from netattach.cni.request import Command, Request
+from netattach.cni.rollback import Undo, rollback
 from netattach.cni.skel import BasePlugin
 from netattach.cni.types import DNS, Interface, IPConfig, Result, Route
 from netattach.linux import AddressExists, LinkKindMismatch, LinuxNetError, nft
 from netattach.linux.netlink import NetlinkSession, netlink_session
-from netattach.plugins.common import (
-    configure_iface,
-    delete_link_in_netns,
-    ipam_add,
-    ipam_del_quietly,
-    ipam_gc,
-    pod_session,
-    require_absent,
-    run_ipam,
-    validate_ips,
-    validate_routes,
-)
+from netattach.plugins.addressing import configure_iface
+from netattach.plugins.checks import validate_ips, validate_routes
+from netattach.plugins.delegation import ipam_add, ipam_del, ipam_gc, ipam_status, run_ipam
+from netattach.plugins.pod_links import delete_link_in_netns, pod_session, require_absent
 
 DEFAULT_BRIDGE = "cni0"
 PORT_UP_RETRIES_MS = (0, 50, 500, 1000, 1000)
@@ -64,22 +58,28 @@ class BridgeConf:
     """The bridge plugin's keys, defaults as in the reference's loadNetConf."""
 
     name: str
-    bridge: str = DEFAULT_BRIDGE
-    is_gateway: bool = False
-    is_default_gateway: bool = False
-    force_address: bool = False
-    ip_masq: bool = False
-    ip_masq_backend: str = ""
-    mtu: int = 0
-    hairpin_mode: bool = False
-    promisc_mode: bool = False
-    vlan: int = 0
+    bridge: str = schema.setting("bridge", str, DEFAULT_BRIDGE, empty_is_default=True)
+    is_gateway: bool = schema.setting("isGateway", bool, False)
+    is_default_gateway: bool = schema.setting("isDefaultGateway", bool, False)
+    force_address: bool = schema.setting("forceAddress", bool, False)
+    ip_masq: bool = schema.setting("ipMasq", bool, False)
+    ip_masq_backend: str = schema.setting("ipMasqBackend", str, "", check=schema.one_of(
+        ("", "iptables", "nftables"), "unknown ipmasq backend {value!r}",
+        'ipMasqBackend is "iptables" or "nftables" (netattach always uses nftables)'))
+    mtu: int = schema.setting("mtu", int, 0, check=schema.at_least(
+        0, "leave mtu unset or give a positive value"))
+    hairpin_mode: bool = schema.setting("hairpinMode", bool, False)
+    promisc_mode: bool = schema.setting("promiscMode", bool, False)
+    vlan: int = schema.setting("vlan", int, 0, check=schema.between(
+        0, 4094, "invalid VLAN ID {value} (must be between 0 and 4094)",
+        '"vlan" is 0 (none) or 1..4094'))
     vlan_trunk: tuple[int, ...] | None = None  # None: no "vlanTrunk" key
-    preserve_default_vlan: bool = True
-    macspoofchk: bool = False
-    enable_dad: bool = False
-    disable_container_interface: bool = False
-    port_isolation: bool = False
+    preserve_default_vlan: bool = schema.setting("preserveDefaultVlan", bool, True)
+    macspoofchk: bool = schema.setting("macspoofchk", bool, False)
+    enable_dad: bool = schema.setting("enabledad", bool, False)
+    disable_container_interface: bool = schema.setting("disableContainerInterface", bool,
+                                                       False)
+    port_isolation: bool = schema.setting("portIsolation", bool, False)
     mac: str = ""
     ipam_type: str = ""
     dns: DNS = DNS()
@@ -87,16 +87,6 @@ class BridgeConf:
     @property
     def vlan_filtering(self) -> bool:
         return self.vlan != 0 or self.vlan_trunk is not None
-
-
-def _typed(raw: Mapping[str, Any], key: str, kind: type, default: Any) -> Any:
-    value = raw.get(key, default)
-    if value is None:
-        return default
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise plugin_error(f"failed to load netconf: {key!r} must be a {kind.__name__}, got "
-                           f"{value!r}", f'fix "{key}" in network {raw.get("name")!r}')
-    return value
 
 
 def _trunk_int(item: Mapping[str, Any], key: str) -> int | None:
@@ -160,20 +150,7 @@ def _check_mac(mac: str, source: str) -> str:
 def load_conf(request: Request) -> BridgeConf:
     """Parse and validate the bridge config; MAC: CNI_ARGS < args.cni.mac < runtimeConfig.mac."""
     raw = request.config.raw
-    vlan = _typed(raw, "vlan", int, 0)
-    if not 0 <= vlan <= 4094:
-        raise plugin_error(f"invalid VLAN ID {vlan} (must be between 0 and 4094)",
-                           f'network {request.config.name!r}: "vlan" is 0 (none) or 1..4094')
     trunk = collect_vlan_trunk(raw.get("vlanTrunk"))
-    if vlan > 0 and trunk is not None:
-        raise plugin_error("cannot set vlan and vlanTrunk at the same time",
-                           "a bridge port is either an access port (vlan) or a trunk "
-                           "(vlanTrunk); keep one of them")
-    backend = _typed(raw, "ipMasqBackend", str, "")
-    if backend not in ("", "iptables", "nftables"):
-        raise plugin_error(f"unknown ipmasq backend {backend!r}",
-                           'ipMasqBackend is "iptables" or "nftables" (netattach always uses '
-                           "nftables)")
     mac = ""
     if request.args.raw:
         request.args.validate(("MAC",))
@@ -185,32 +162,15 @@ def load_conf(request: Request) -> BridgeConf:
     rt_mac = request.config.runtime_config.get("mac")
     if isinstance(rt_mac, str) and rt_mac:
         mac = _check_mac(rt_mac, "runtimeConfig.mac")
-    is_default_gw = _typed(raw, "isDefaultGateway", bool, False)
-    mtu = _typed(raw, "mtu", int, 0)
-    if mtu < 0:
-        raise plugin_error(f"invalid MTU {mtu}", "leave mtu unset or give a positive value")
-    return BridgeConf(
-        name=request.config.name,
-        bridge=_typed(raw, "bridge", str, "") or DEFAULT_BRIDGE,
-        is_gateway=_typed(raw, "isGateway", bool, False) or is_default_gw,
-        is_default_gateway=is_default_gw,
-        force_address=_typed(raw, "forceAddress", bool, False),
-        ip_masq=_typed(raw, "ipMasq", bool, False),
-        ip_masq_backend=backend,
-        mtu=mtu,
-        hairpin_mode=_typed(raw, "hairpinMode", bool, False),
-        promisc_mode=_typed(raw, "promiscMode", bool, False),
-        vlan=vlan,
-        vlan_trunk=trunk,
-        preserve_default_vlan=_typed(raw, "preserveDefaultVlan", bool, True),
-        macspoofchk=_typed(raw, "macspoofchk", bool, False),
-        enable_dad=_typed(raw, "enabledad", bool, False),
-        disable_container_interface=_typed(raw, "disableContainerInterface", bool, False),
-        port_isolation=_typed(raw, "portIsolation", bool, False),
-        mac=mac,
-        ipam_type=request.config.ipam_type,
-        dns=request.config.dns,
-    )
+    conf = schema.load(BridgeConf, raw, schema.GO_NETCONF, name=request.config.name,
+                       vlan_trunk=trunk, mac=mac, ipam_type=request.config.ipam_type,
+                       dns=request.config.dns)
+    if conf.vlan > 0 and trunk is not None:
+        raise plugin_error("cannot set vlan and vlanTrunk at the same time",
+                           "a bridge port is either an access port (vlan) or a trunk "
+                           "(vlanTrunk); keep one of them")
+    # isDefaultGateway implies isGateway
+    return replace(conf, is_gateway=True) if conf.is_default_gateway else conf
 
 
 def unique_id(container_id: str, ifname: str) -> str:
@@ -532,46 +492,37 @@ class BridgePlugin(BasePlugin):
         if conf.disable_container_interface and conf.ipam_type:
             raise plugin_error("cannot use IPAM when DisableContainerInterface flag is set",
                                'remove "ipam" or "disableContainerInterface"')
-        undo: list[Callable[[], None]] = []
-        try:
-            with netlink_session(None) as host:
-                br_iface = setup_bridge(host, conf)
-                with pod_session(request) as pod:
-                    require_absent(pod, request.ifname, request.netns)
-                    undo.append(lambda: delete_link_in_netns(request.netns, request.ifname))
-                    host_iface, cont_iface = setup_veth(host, pod, request, conf)
-                    result = Result(interfaces=(br_iface, host_iface, cont_iface))
-                    ref_id = unique_id(request.container_id, request.ifname)
-                    if conf.macspoofchk:
-                        undo.append(lambda: teardown_spoofcheck(ref_id))
-                        setup_spoofcheck(host_iface.name, cont_iface.mac, ref_id)
-                    if conf.ipam_type:
-                        undo.append(lambda: ipam_del_quietly(request))
-                        result = self._add_l3(request, conf, host, pod, result, undo)
-                    elif not conf.disable_container_interface:
-                        with kernel_step(f"failed to set {request.ifname!r} up"):
-                            pod.set_up(request.ifname)
-                if not conf.disable_container_interface:
-                    host_iface = replace(host_iface, mac=wait_port_up(host, host_iface.name))
-                with kernel_step(f"could not lookup {conf.bridge!r}"):
-                    br = host.link(conf.bridge)
-                interfaces = list(result.interfaces)
-                interfaces[0] = replace(br_iface, mac=br.mac or "")
-                interfaces[1] = host_iface
-                result = replace(result, interfaces=tuple(interfaces))
-            if not conf.dns.is_empty():
-                result = replace(result, dns=conf.dns)
-            return result
-        except BaseException:
-            for step in reversed(undo):
-                try:
-                    step()
-                except Exception as e:  # noqa: BLE001 - the ADD's own error matters more
-                    print(f"bridge: cleanup after failed ADD: {e}", file=sys.stderr)
-            raise
+        with netlink_session(None) as host, rollback(f"bridge ADD of {request.ifname}") as undo:
+            br_iface = setup_bridge(host, conf)
+            with pod_session(request) as pod:
+                require_absent(pod, request.ifname, request.netns)
+                undo.defer(delete_link_in_netns, request.netns, request.ifname)
+                host_iface, cont_iface = setup_veth(host, pod, request, conf)
+                result = Result(interfaces=(br_iface, host_iface, cont_iface))
+                ref_id = unique_id(request.container_id, request.ifname)
+                if conf.macspoofchk:
+                    undo.defer(teardown_spoofcheck, ref_id)
+                    setup_spoofcheck(host_iface.name, cont_iface.mac, ref_id)
+                if conf.ipam_type:
+                    undo.defer(ipam_del, request)
+                    result = self._add_l3(request, conf, host, pod, result, undo)
+                elif not conf.disable_container_interface:
+                    with kernel_step(f"failed to set {request.ifname!r} up"):
+                        pod.set_up(request.ifname)
+            if not conf.disable_container_interface:
+                host_iface = replace(host_iface, mac=wait_port_up(host, host_iface.name))
+            with kernel_step(f"could not lookup {conf.bridge!r}"):
+                br = host.link(conf.bridge)
+            interfaces = list(result.interfaces)
+            interfaces[0] = replace(br_iface, mac=br.mac or "")
+            interfaces[1] = host_iface
+            result = replace(result, interfaces=tuple(interfaces))
+        if not conf.dns.is_empty():
+            result = replace(result, dns=conf.dns)
+        return result
 
     def _add_l3(self, request: Request, conf: BridgeConf, host: NetlinkSession,
-                pod: NetlinkSession, result: Result, undo: list[Callable[[], None]]) -> Result:
+                pod: NetlinkSession, result: Result, undo: Undo) -> Result:
         ipam = ipam_add(request)
         result = replace(result, ips=ipam.ips, routes=ipam.routes, dns=ipam.dns)
         result, gws = calc_gateways(result, conf)
@@ -588,7 +539,7 @@ class BridgePlugin(BasePlugin):
         if conf.is_gateway:
             result = setup_gateways(host, conf, gws, result)
         if conf.ip_masq:
-            undo.append(lambda: teardown_ipmasq(conf.name, ifname, request.container_id))
+            undo.defer(teardown_ipmasq, conf.name, ifname, request.container_id)
             try:
                 setup_ipmasq([ip.address for ip in result.ips], conf.name, ifname,
                              request.container_id)
@@ -609,7 +560,7 @@ class BridgePlugin(BasePlugin):
             errors.append(e)
         if conf.ipam_type:
             try:
-                run_ipam(request, Command.DEL)
+                ipam_del(request)
             except CNIError as e:
                 errors.append(e)
         if conf.macspoofchk:
@@ -709,8 +660,7 @@ class BridgePlugin(BasePlugin):
         ipam_gc(request)
 
     def status(self, request: Request) -> None:
-        if request.config.ipam_type:
-            run_ipam(request, Command.STATUS)
+        ipam_status(request)
 
 
 __all__ = ["BridgeConf", "BridgePlugin", "calc_gateways", "collect_vlan_trunk", "load_conf"]

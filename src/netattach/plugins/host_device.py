@@ -17,30 +17,21 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from netattach.cni.errors import CNIError, plugin_error
 from netattach.cni.request import Command, Request
+from netattach.cni.rollback import rollback
 from netattach.cni.skel import BasePlugin
 from netattach.cni.types import Interface, Result
 from netattach.linux import Link, LinuxNetError, NetnsHandle, NetnsNotFound, NetnsThread
 from netattach.linux.netlink import NetlinkSession, netlink_session
 from netattach.linux.netns import CLONE_NEWNET, THREAD_NETNS_PATH, open_netns
-from netattach.plugins.common import (
-    attach_ips,
-    configure_iface,
-    find_result_interface,
-    ipam_add,
-    ipam_del_quietly,
-    ipam_gc,
-    pod_session,
-    require_absent,
-    run_ipam,
-    validate_ips,
-    validate_routes,
-)
+from netattach.plugins.addressing import attach_ips, configure_iface
+from netattach.plugins.checks import find_result_interface, validate_ips, validate_routes
+from netattach.plugins.delegation import ipam_add, ipam_del, ipam_gc, ipam_status, run_ipam
+from netattach.plugins.pod_links import pod_session, require_absent
 
 SYS_PCI = "/sys/bus/pci/devices"
 SYS_AUX = "/sys/bus/auxiliary/devices"
@@ -237,6 +228,13 @@ def move_link_out(host: NetlinkSession, pod: NetlinkSession, ifname: str) -> str
     return host_name
 
 
+def move_back(host: NetlinkSession, pod: NetlinkSession, ifname: str, up: bool) -> None:
+    """Undo of a move: the device back in the host under its name, up if it was."""
+    name = move_link_out(host, pod, ifname)
+    if up:
+        host.set_up(name)
+
+
 # -- the plugin -------------------------------------------------------------------------------
 class HostDevicePlugin(BasePlugin):
     type_name = "host-device"
@@ -248,38 +246,26 @@ class HostDevicePlugin(BasePlugin):
             if not conf.ipam_type:
                 return Result()
             return replace(ipam_add(request), dns=request.config.dns)
-        with netlink_session(None) as host, pod_session(request) as pod:
+        with netlink_session(None) as host, pod_session(request) as pod, \
+                rollback(f"host-device ADD of {request.ifname}") as undo:
             require_absent(pod, request.ifname, request.netns)
             dev = find_host_device(host, conf)
             link = move_link_in(host, dev, request.netns, request.ifname)
-            try:
-                iface = Interface(name=link.name, mac=link.mac or "", sandbox=request.netns,
-                                  pci_id=conf.pci_bus_id)
-                result = Result(interfaces=(iface,))
-                if not conf.ipam_type:
-                    return result
-                try:
-                    ipam = ipam_add(request)
-                    result = replace(attach_ips(result, ipam, 0), dns=request.config.dns)
-                    configure_iface(pod, request.ifname, result)
-                except BaseException:
-                    ipam_del_quietly(request)
-                    raise
-                return result
-            except BaseException:
-                try:
-                    name = move_link_out(host, pod, request.ifname)
-                    if dev.admin_up:
-                        host.set_up(name)
-                except (CNIError, LinuxNetError) as e:
-                    print(f"host-device: could not move {request.ifname} back after a failed "
-                          f"ADD: {e}", file=sys.stderr)
-                raise
+            undo.defer(move_back, host, pod, request.ifname, dev.admin_up)
+            iface = Interface(name=link.name, mac=link.mac or "", sandbox=request.netns,
+                              pci_id=conf.pci_bus_id)
+            result = Result(interfaces=(iface,))
+            if conf.ipam_type:
+                undo.defer(ipam_del, request)
+                result = replace(attach_ips(result, ipam_add(request), 0),
+                                 dns=request.config.dns)
+                configure_iface(pod, request.ifname, result)
+        return result
 
     def delete(self, request: Request) -> None:
         conf = load_conf(request)
         if conf.ipam_type:
-            run_ipam(request, Command.DEL)
+            ipam_del(request)
         if not request.netns or conf.dpdk_driver:
             return
         try:
@@ -319,8 +305,7 @@ class HostDevicePlugin(BasePlugin):
         ipam_gc(request)
 
     def status(self, request: Request) -> None:
-        if request.config.ipam_type:
-            run_ipam(request, Command.STATUS)
+        ipam_status(request)
 
 
 __all__ = ["HostDeviceConf", "HostDevicePlugin", "load_conf", "move_link_in", "move_link_out",

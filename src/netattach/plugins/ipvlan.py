@@ -10,34 +10,34 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from netattach.cni import schema
 from netattach.cni.errors import plugin_error
 from netattach.cni.request import Command, Request
+from netattach.cni.rollback import rollback
 from netattach.cni.skel import BasePlugin
 from netattach.cni.types import DNS, Result
 from netattach.linux import LinuxNetError, temp_link_name
-from netattach.plugins.common import (
-    announce_quietly,
-    attach_ips,
+from netattach.plugins.addressing import attach_ips, configure_iface, container_interface
+from netattach.plugins.checks import (
     check_container_link,
-    cleanup_failed_add,
-    configure_iface,
-    container_interface,
-    default_route_master,
     find_result_interface,
-    ipam_add,
-    ipam_gc,
-    ipam_status,
+    validate_ips,
+    validate_routes,
+)
+from netattach.plugins.delegation import ipam_add, ipam_del, ipam_gc, ipam_status, run_ipam
+from netattach.plugins.masters import (
+    default_route_master,
     lookup_master,
     master_mtu_ok,
     master_session,
-    netconf_field,
+)
+from netattach.plugins.pod_links import (
+    announce_quietly,
+    delete_link_in_netns,
     pod_session,
     release_attachment,
     rename_new_link,
     require_absent,
-    run_ipam,
-    validate_ips,
-    validate_routes,
 )
 
 if TYPE_CHECKING:
@@ -51,43 +51,30 @@ MODES = ("l2", "l3", "l3s")
 class IpvlanConf:
     """The ipvlan plugin's keys. `master` "" = chained master or the default-route NIC."""
 
-    master: str = ""
-    mode: str = "l2"
-    mtu: int = 0
-    link_in_container: bool = False
+    master: str = schema.setting("master", str, "")
+    mode: str = schema.setting("mode", str, "l2", empty_is_default=True, check=schema.one_of(
+        MODES, 'unknown ipvlan mode: "{value}"', f"mode is one of {', '.join(MODES)} "
+        "(default l2)"))
+    mtu: int = schema.setting("mtu", int, 0, check=schema.between(
+        0, 1 << 31, "invalid MTU {value}, must be [0, master MTU]",
+        "leave mtu unset (0) to inherit the master's MTU"))
+    link_in_container: bool = schema.setting("linkInContainer", bool, False)
     dns: DNS = DNS()
 
 
-def parse_mode(mode: str) -> str:
-    """`""` is l2; anything outside MODES is the reference's `unknown ipvlan mode`."""
-    if mode == "":
-        return "l2"
-    if mode not in MODES:
-        raise plugin_error(f'unknown ipvlan mode: "{mode}"',
-                           f"mode is one of {', '.join(MODES)} (default l2)")
-    return mode
-
-
-def load_conf(request: Request) -> IpvlanConf:
-    """Parse the keys; a chained call (prevResult, no master) takes prevResult's interface."""
-    raw = request.config.raw
-    master = netconf_field(raw, "master", str, "")
-    mode = parse_mode(netconf_field(raw, "mode", str, ""))
-    mtu = netconf_field(raw, "mtu", int, 0)
-    in_container = netconf_field(raw, "linkInContainer", bool, False)
-    if mtu < 0:
-        raise plugin_error(f"invalid MTU {mtu}, must be [0, master MTU]",
-                           "leave mtu unset (0) to inherit the master's MTU")
+def load_conf(request: Request, chained: bool = True) -> IpvlanConf:
+    """Parse the keys; a chained call (prevResult, no master) takes prevResult's interface
+    (not for CHECK: `chained=False`)."""
+    conf = schema.load(IpvlanConf, request.config.raw, schema.GO_NETCONF,
+                       dns=request.config.dns)
     prev = request.config.prev_result
-    if not master and prev is not None:
+    if chained and not conf.master and prev is not None:
         if len(prev.interfaces) == 1 and prev.interfaces[0].name:
-            master = prev.interfaces[0].name
-        else:
-            raise plugin_error("chained master failure. PrevResult lacks a single named "
-                               "interface", 'set "master" explicitly: the previous plugin '
-                               f"returned {len(prev.interfaces)} interfaces")
-    return IpvlanConf(master=master, mode=mode, mtu=mtu, link_in_container=in_container,
-                      dns=request.config.dns)
+            return replace(conf, master=prev.interfaces[0].name)
+        raise plugin_error("chained master failure. PrevResult lacks a single named "
+                           "interface", 'set "master" explicitly: the previous plugin '
+                           f"returned {len(prev.interfaces)} interfaces")
+    return conf
 
 
 # -- ADD / DEL / CHECK / STATUS ------------------------------------------------------------
@@ -104,25 +91,22 @@ class IpvlanPlugin(BasePlugin):
             raise plugin_error("failed to execute IPAM delegate: no IPAM type",
                                'the ipvlan plugin needs "ipam": {"type": ...} unless it is '
                                "chained after a plugin whose result has IPs")
-        with pod_session(request) as pod:
+        with pod_session(request) as pod, rollback(f"ipvlan ADD of {request.ifname}") as undo:
             require_absent(pod, request.ifname, request.netns)
             tmp = create_ipvlan(conf, pod)
-            ipam_called = False
-            try:
-                link = rename_new_link(pod, tmp, request.ifname, "ipvlan")
-                iface = container_interface(pod, link.name, request.netns)
-                base = Result(cni_version=request.config.cni_version, interfaces=(iface,))
-                if reuse:
-                    assert prev is not None
-                    result = attach_ips(base, prev)
-                else:
-                    ipam_called = True
-                    result = attach_ips(base, ipam_add(request))
-                announce_quietly(pod, request.ifname)
-                configure_iface(pod, request.ifname, result)
-            except BaseException:
-                cleanup_failed_add(pod, (request.ifname, tmp), request, ipam_called)
-                raise
+            undo.defer(delete_link_in_netns, request.netns, tmp)
+            link = rename_new_link(pod, tmp, request.ifname, "ipvlan")
+            undo.defer(delete_link_in_netns, request.netns, request.ifname)
+            iface = container_interface(pod, link.name, request.netns)
+            base = Result(cni_version=request.config.cni_version, interfaces=(iface,))
+            if reuse:
+                assert prev is not None
+                result = attach_ips(base, prev)
+            else:
+                undo.defer(ipam_del, request)
+                result = attach_ips(base, ipam_add(request))
+            announce_quietly(pod, request.ifname)
+            configure_iface(pod, request.ifname, result)
         return replace(result, dns=conf.dns)
 
     def delete(self, request: Request) -> None:
@@ -130,11 +114,7 @@ class IpvlanPlugin(BasePlugin):
         release_attachment(request)
 
     def check(self, request: Request) -> None:
-        raw = request.config.raw
-        conf = IpvlanConf(master=netconf_field(raw, "master", str, ""),
-                          mode=parse_mode(netconf_field(raw, "mode", str, "")),
-                          mtu=netconf_field(raw, "mtu", int, 0),
-                          link_in_container=netconf_field(raw, "linkInContainer", bool, False))
+        conf = load_conf(request, chained=False)
         if request.config.ipam_type:
             run_ipam(request, Command.CHECK)
         prev, index = find_result_interface(request)

@@ -11,35 +11,35 @@ import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from netattach.cni import schema
 from netattach.cni.args import K8S_KEYS
 from netattach.cni.errors import plugin_error
 from netattach.cni.request import Command, Request
+from netattach.cni.rollback import rollback
 from netattach.cni.skel import BasePlugin
 from netattach.cni.types import DNS, Result
 from netattach.linux import LinuxNetError, temp_link_name
-from netattach.plugins.common import (
-    announce_quietly,
-    attach_ips,
+from netattach.plugins.addressing import attach_ips, configure_iface, container_interface
+from netattach.plugins.checks import (
     check_container_link,
-    cleanup_failed_add,
-    configure_iface,
-    container_interface,
-    default_route_master,
     find_result_interface,
-    ipam_add,
-    ipam_gc,
-    ipam_status,
+    validate_ips,
+    validate_routes,
+)
+from netattach.plugins.delegation import ipam_add, ipam_del, ipam_gc, ipam_status, run_ipam
+from netattach.plugins.masters import (
+    default_route_master,
     lookup_master,
     master_mtu_ok,
     master_session,
-    netconf_field,
+)
+from netattach.plugins.pod_links import (
+    announce_quietly,
+    delete_link_in_netns,
     pod_session,
     release_attachment,
     rename_new_link,
     require_absent,
-    run_ipam,
-    validate_ips,
-    validate_routes,
 )
 
 if TYPE_CHECKING:
@@ -51,27 +51,24 @@ _MAC = re.compile(r"^[0-9a-fA-F]{2}([:-])(?:[0-9a-fA-F]{2}\1){4}[0-9a-fA-F]{2}$"
 
 
 # -- config -------------------------------------------------------------------------------
+_NEGATIVE_MTU = ("invalid MTU {value}, must be [0, master MTU]",
+                 "leave mtu unset (0) to inherit the master's MTU")
+
+
 @dataclass(frozen=True)
 class MacvlanConf:
     """The macvlan plugin's keys; `master` "" means the default-route interface."""
 
-    master: str = ""
-    mode: str = "bridge"
-    mtu: int = 0
-    mac: str = ""
-    bcqueuelen: int | None = None
-    link_in_container: bool = False
+    master: str = schema.setting("master", str, "")
+    mode: str = schema.setting("mode", str, "bridge", empty_is_default=True, check=schema.one_of(
+        MODES, 'unknown macvlan mode: "{value}"', f"mode is one of {', '.join(MODES)} "
+        "(default bridge)"))
+    mtu: int = schema.setting("mtu", int, 0, check=schema.between(0, 1 << 31, *_NEGATIVE_MTU))
+    mac: str = schema.setting("mac", str, "")
+    bcqueuelen: int | None = schema.setting("bcqueuelen", int, None, check=schema.between(
+        0, 1 << 32, "invalid bcqueuelen {value}", "bcqueuelen must be >= 0"))
+    link_in_container: bool = schema.setting("linkInContainer", bool, False)
     dns: DNS = DNS()
-
-
-def parse_mode(mode: str) -> str:
-    """`""` is bridge; anything outside MODES is the reference's `unknown macvlan mode`."""
-    if mode == "":
-        return "bridge"
-    if mode not in MODES:
-        raise plugin_error(f'unknown macvlan mode: "{mode}"',
-                           f"mode is one of {', '.join(MODES)} (default bridge)")
-    return mode
 
 
 def parse_mac(mac: str) -> str:
@@ -84,28 +81,16 @@ def parse_mac(mac: str) -> str:
 
 def load_conf(request: Request) -> MacvlanConf:
     """Parse the keys and apply MAC precedence: conf < CNI_ARGS MAC= < runtimeConfig.mac."""
-    raw = request.config.raw
-    master = netconf_field(raw, "master", str, "")
-    mode = parse_mode(netconf_field(raw, "mode", str, ""))
-    mtu = netconf_field(raw, "mtu", int, 0)
-    mac = netconf_field(raw, "mac", str, "")
-    bcq = raw.get("bcqueuelen")
-    bcqueuelen = None if bcq is None else netconf_field(raw, "bcqueuelen", int, 0)
-    if bcqueuelen is not None and bcqueuelen < 0:
-        raise plugin_error(f"invalid bcqueuelen {bcqueuelen}", "bcqueuelen must be >= 0")
-    in_container = netconf_field(raw, "linkInContainer", bool, False)
+    conf = schema.load(MacvlanConf, request.config.raw, schema.GO_NETCONF,
+                       dns=request.config.dns)
+    mac = conf.mac
     if request.args.raw:
         request.args.validate(("MAC", *K8S_KEYS))
         mac = request.args.get("MAC") or mac
     runtime_mac = request.config.runtime_config.get("mac")
     if isinstance(runtime_mac, str) and runtime_mac:
         mac = runtime_mac
-    if mtu < 0:
-        raise plugin_error(f"invalid MTU {mtu}, must be [0, master MTU]",
-                           "leave mtu unset (0) to inherit the master's MTU")
-    return MacvlanConf(master=master, mode=mode, mtu=mtu, mac=parse_mac(mac) if mac else "",
-                       bcqueuelen=bcqueuelen, link_in_container=in_container,
-                       dns=request.config.dns)
+    return replace(conf, mac=parse_mac(mac) if mac else "")
 
 
 # -- ADD / DEL / CHECK / STATUS ------------------------------------------------------------
@@ -116,25 +101,21 @@ class MacvlanPlugin(BasePlugin):
 
     def add(self, request: Request) -> Result:
         conf = load_conf(request)
-        layer3 = bool(request.config.ipam_type)
-        with pod_session(request) as pod:
+        with pod_session(request) as pod, rollback(f"macvlan ADD of {request.ifname}") as undo:
             require_absent(pod, request.ifname, request.netns)
             tmp = create_macvlan(conf, pod)
-            ipam_called = False
-            try:
-                link = rename_new_link(pod, tmp, request.ifname, "macvlan")
-                iface = container_interface(pod, link.name, request.netns)
-                result = Result(cni_version=request.config.cni_version, interfaces=(iface,))
-                if layer3:
-                    ipam_called = True
-                    result = attach_ips(result, ipam_add(request))
-                    announce_quietly(pod, request.ifname)
-                    configure_iface(pod, request.ifname, result)
-                else:
-                    set_up(pod, request.ifname)
-            except BaseException:
-                cleanup_failed_add(pod, (request.ifname, tmp), request, ipam_called)
-                raise
+            undo.defer(delete_link_in_netns, request.netns, tmp)
+            link = rename_new_link(pod, tmp, request.ifname, "macvlan")
+            undo.defer(delete_link_in_netns, request.netns, request.ifname)
+            iface = container_interface(pod, link.name, request.netns)
+            result = Result(cni_version=request.config.cni_version, interfaces=(iface,))
+            if request.config.ipam_type:
+                undo.defer(ipam_del, request)  # also when ADD fails half way in the IPAM
+                result = attach_ips(result, ipam_add(request))
+                announce_quietly(pod, request.ifname)
+                configure_iface(pod, request.ifname, result)
+            else:  # L2 mode: the link is only set up
+                set_up(pod, request.ifname)
         return replace(result, dns=conf.dns)
 
     def delete(self, request: Request) -> None:

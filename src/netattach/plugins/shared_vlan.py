@@ -150,11 +150,3 @@ def release(store: SharedVlans, host: NetlinkSession | None, master: str, vlan_i
             if link is not None and link.index == record.ifindex:
                 host.delete_link(record.device)
         store.write(master, vlan_id, None)
-
-
-def pod_link_kind(raw_kind: object) -> str:
-    kind = raw_kind or "macvlan"
-    if kind not in ("macvlan", "ipvlan"):
-        raise plugin_error(f'invalid "sharedLink": {raw_kind!r}',
-                           'pods attach to a shared VLAN with "macvlan" (default) or "ipvlan"')
-    return str(kind)

@@ -18,22 +18,24 @@ import json
 import os
 import re
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from netattach.cni import schema
 from netattach.cni.errors import plugin_error
 from netattach.cni.request import Request
+from netattach.cni.rollback import rollback
 from netattach.cni.skel import BasePlugin
 from netattach.cni.types import Result
 from netattach.fsutil import write_atomically
 from netattach.linux import LinuxNetError, NetnsNotFound, netlink_session
 from netattach.linux.netlink import NetlinkSession
-from netattach.plugins.common import pod_session
+from netattach.plugins.pod_links import pod_session
 
 DEFAULT_DATA_DIR = "/run/cni/tuning"
 ALLOWLIST_PATH = "/etc/cni/tuning/allowlist.conf"
+_NOT_NEGATIVE = schema.at_least(0, "leave mtu and txQLen unset to keep the interface's values")
 
 
 # -- configuration --------------------------------------------------------------------------
@@ -42,12 +44,12 @@ class TuningConf:
     """The tuning keys after args.cni overrides; None means "leave alone"."""
 
     sysctl: tuple[tuple[str, str], ...] = ()
-    mac: str = ""
-    promisc: bool = False
-    mtu: int = 0
-    txqlen: int | None = None
-    allmulti: bool | None = None
-    data_dir: str = DEFAULT_DATA_DIR
+    mac: str = schema.setting("mac", str, "")
+    promisc: bool = schema.setting("promisc", bool, False)
+    mtu: int = schema.setting("mtu", int, 0, check=_NOT_NEGATIVE)
+    txqlen: int | None = schema.setting("txQLen", int, None, check=_NOT_NEGATIVE)
+    allmulti: bool | None = schema.setting("allmulti", bool, None)
+    data_dir: str = schema.setting("dataDir", str, DEFAULT_DATA_DIR, empty_is_default=True)
 
     @property
     def changes_link(self) -> bool:
@@ -55,14 +57,9 @@ class TuningConf:
                     or self.txqlen is not None)
 
 
-def _typed(raw: Mapping[str, Any], key: str, kind: type, default: Any, where: str = "") -> Any:
-    value = raw.get(key, default)
-    if value is None:
-        return default
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise plugin_error(f"failed to load netconf: {where}{key} must be a {kind.__name__}, "
-                           f"got {json.dumps(value)}", f'fix "{where}{key}" in the tuning config')
-    return value
+# args.cni may override every link key (not dataDir), worded as a field of NetConf.Args.Cni
+_ARGS_CNI = schema.GoNetConf("NetConf.args.cni")
+_OVERRIDABLE = ("mac", "promisc", "mtu", "txqlen", "allmulti")
 
 
 def _sysctl_map(value: Any, where: str) -> dict[str, str]:
@@ -103,11 +100,8 @@ def load_conf(request: Request) -> TuningConf:
     """Parse the config; MAC: conf < CNI_ARGS MAC < runtimeConfig.mac < args.cni.mac."""
     raw = request.config.raw
     sysctl = _sysctl_map(raw.get("sysctl"), "sysctl")
-    mac = _typed(raw, "mac", str, "")
-    promisc = _typed(raw, "promisc", bool, False)
-    mtu = _typed(raw, "mtu", int, 0)
-    txqlen = _typed(raw, "txQLen", int, None)
-    allmulti = _typed(raw, "allmulti", bool, None)
+    conf = schema.load(TuningConf, raw, schema.GO_NETCONF)
+    mac = conf.mac
     if request.args.raw:
         request.args.validate(("MAC",))
         if request.args.get("MAC"):
@@ -115,22 +109,15 @@ def load_conf(request: Request) -> TuningConf:
     rt_mac = request.config.runtime_config.get("mac")
     if isinstance(rt_mac, str) and rt_mac:
         mac = rt_mac
+    conf = replace(conf, mac=mac)
     cni = request.config.cni_args
     if cni:
         sysctl.update(_sysctl_map(cni.get("sysctl"), "args.cni.sysctl"))
-        mac = _typed(cni, "mac", str, mac, "args.cni.")
-        promisc = _typed(cni, "promisc", bool, promisc, "args.cni.")
-        mtu = _typed(cni, "mtu", int, mtu, "args.cni.")
-        txqlen = _typed(cni, "txQLen", int, txqlen, "args.cni.")
-        allmulti = _typed(cni, "allmulti", bool, allmulti, "args.cni.")
-    if mac:
-        mac = normalise_mac(mac)
-    if mtu < 0 or (txqlen is not None and txqlen < 0):
-        raise plugin_error("failed to load netconf: mtu and txQLen must not be negative",
-                           "leave them unset to keep the interface's values")
-    return TuningConf(sysctl=tuple(sysctl.items()), mac=mac, promisc=promisc, mtu=mtu,
-                      txqlen=txqlen, allmulti=allmulti,
-                      data_dir=_typed(raw, "dataDir", str, "") or DEFAULT_DATA_DIR)
+        keys = dict(schema.keys_of(TuningConf))
+        conf = replace(conf, **{name: schema.read(cni, keys[name], _ARGS_CNI)
+                                for name in _OVERRIDABLE if keys[name].name in cni})
+    return replace(conf, sysctl=tuple(sysctl.items()),
+                   mac=normalise_mac(conf.mac) if conf.mac else "")
 
 
 def normalise_mac(mac: str) -> str:
@@ -276,8 +263,9 @@ class TuningPlugin(BasePlugin):
                                        "valid") from None
             if not conf.changes_link:
                 return prev
-            create_backup(nl, ifname, backup, conf)
-            try:
+            with rollback(f"tuning ADD of {ifname}") as undo:
+                create_backup(nl, ifname, backup, conf)
+                undo.defer(restore_backup, nl, ifname, backup)
                 if conf.mac:
                     _link_step("MAC", ifname, lambda: nl.set_link(ifname, mac=conf.mac))
                     prev = replace(prev, interfaces=tuple(
@@ -293,9 +281,6 @@ class TuningPlugin(BasePlugin):
                 if conf.txqlen is not None:
                     _link_step("txqueuelen", ifname,
                                lambda: nl.set_link(ifname, txqlen=conf.txqlen))
-            except BaseException:
-                restore_backup(nl, ifname, backup)
-                raise
         return prev
 
     def delete(self, request: Request) -> None:

@@ -11,33 +11,29 @@ import os
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from netattach.cni import schema
 from netattach.cni.errors import CNIError, plugin_error
 from netattach.cni.request import Command, Request
+from netattach.cni.rollback import Undo, rollback
 from netattach.cni.skel import BasePlugin
 from netattach.cni.types import DNS, Result
 from netattach.linux import LinkExists, LinuxNetError, temp_link_name
 from netattach.plugins import shared_vlan
-from netattach.plugins.common import (
-    attach_ips,
+from netattach.plugins.addressing import attach_ips, configure_iface, container_interface
+from netattach.plugins.checks import (
     check_container_link,
-    cleanup_failed_add,
-    configure_iface,
-    container_interface,
     find_result_interface,
-    ipam_add,
-    ipam_gc,
-    ipam_status,
-    lookup_master,
-    master_mtu_ok,
-    master_session,
-    netconf_field,
+    validate_ips,
+    validate_routes,
+)
+from netattach.plugins.delegation import ipam_add, ipam_del, ipam_gc, ipam_status, run_ipam
+from netattach.plugins.masters import lookup_master, master_mtu_ok, master_session
+from netattach.plugins.pod_links import (
+    delete_link_in_netns,
     pod_session,
     release_attachment,
     rename_new_link,
     require_absent,
-    run_ipam,
-    validate_ips,
-    validate_routes,
 )
 
 if TYPE_CHECKING:
@@ -50,45 +46,42 @@ if TYPE_CHECKING:
 class VlanConf:
     """The vlan plugin's keys (same names and defaults as the reference)."""
 
-    master: str
-    vlan_id: int = 0
-    mtu: int = 0
-    link_in_container: bool = False
+    master: str = schema.setting("master", str, "")
+    # The reference's text says 4095, but 4095 is reserved and rejected (as here).
+    vlan_id: int = schema.setting("vlanId", int, 0, check=schema.between(
+        0, 4094, "invalid VLAN ID {value} (must be between 0 and 4095 inclusive)",
+        "VLAN ids are 0..4094 (4095 is reserved by 802.1Q)"))
+    mtu: int = schema.setting("mtu", int, 0, check=schema.between(
+        0, 1 << 31, "invalid MTU {value}, must be [0, master MTU]",
+        "leave mtu unset (0) to inherit the master's MTU"))
+    link_in_container: bool = schema.setting("linkInContainer", bool, False)
     dns: DNS = DNS()
-    shared: bool = False          # one host VLAN device, pods on it (see shared_vlan.py)
-    shared_link: str = "macvlan"  # the pods' link on the shared device: macvlan or ipvlan
-    shared_mode: str = ""         # macvlan mode (default bridge) or ipvlan mode (default l2)
-    shared_state_dir: str = ""
+    # one host VLAN device, pods on it (see shared_vlan.py)
+    shared: bool = schema.setting("shared", bool, False)
+    # the pods' link on the shared device: macvlan or ipvlan
+    shared_link: str = schema.setting("sharedLink", str, "macvlan", empty_is_default=True,
+                                      check=schema.one_of(
+                                          ("macvlan", "ipvlan"), 'invalid "sharedLink": {value}',
+                                          'pods attach to a shared VLAN with "macvlan" '
+                                          '(default) or "ipvlan"'))
+    # macvlan mode (default bridge) or ipvlan mode (default l2)
+    shared_mode: str = schema.setting("sharedMode", str, "")
+    shared_state_dir: str = schema.setting("sharedStateDir", str, "")
 
 
 def load_conf(request: Request) -> VlanConf:
     """Parse and check the keys that need no kernel (the master's MTU is checked at ADD)."""
-    raw = request.config.raw
-    master = netconf_field(raw, "master", str, "")
-    vlan_id = netconf_field(raw, "vlanId", int, 0)
-    mtu = netconf_field(raw, "mtu", int, 0)
-    in_container = netconf_field(raw, "linkInContainer", bool, False)
-    if not master:
+    conf = schema.load(VlanConf, request.config.raw, schema.GO_NETCONF,
+                       dns=request.config.dns)
+    if not conf.master:
         raise plugin_error('"master" field is required. It specifies the host interface name '
                            "to create the VLAN for",
                            'add "master": "<host NIC>" (e.g. "enp16s0f0") to the network '
                            "config")
-    if vlan_id < 0 or vlan_id > 4094:
-        # The reference's text says 4095, but 4095 is reserved and rejected (as here).
-        raise plugin_error(f"invalid VLAN ID {vlan_id} (must be between 0 and 4095 inclusive)",
-                           "VLAN ids are 0..4094 (4095 is reserved by 802.1Q)")
-    if mtu < 0:
-        raise plugin_error(f"invalid MTU {mtu}, must be [0, master MTU]",
-                           "leave mtu unset (0) to inherit the master's MTU")
-    shared = netconf_field(raw, "shared", bool, False)
-    if shared and in_container:
+    if conf.shared and conf.link_in_container:
         raise plugin_error('"shared" and "linkInContainer" cannot be combined',
                            "a shared VLAN device lives in the host namespace")
-    return VlanConf(master=master, vlan_id=vlan_id, mtu=mtu, link_in_container=in_container,
-                    dns=request.config.dns, shared=shared,
-                    shared_link=shared_vlan.pod_link_kind(raw.get("sharedLink")),
-                    shared_mode=netconf_field(raw, "sharedMode", str, ""),
-                    shared_state_dir=netconf_field(raw, "sharedStateDir", str, ""))
+    return conf
 
 
 # -- ADD ------------------------------------------------------------------------------------
@@ -105,9 +98,9 @@ class VlanPlugin(BasePlugin):
                                '"host-local" | ...}')
         if conf.shared:
             return add_shared(conf, request)
-        with pod_session(request) as pod:
+        with pod_session(request) as pod, rollback(f"vlan ADD of {request.ifname}") as undo:
             require_absent(pod, request.ifname, request.netns)
-            result = finish_add(pod, request, create_vlan(conf, pod))
+            result = finish_add(pod, request, create_vlan(conf, pod), undo)
         return replace(result, dns=conf.dns)
 
     def delete(self, request: Request) -> None:
@@ -168,22 +161,19 @@ def create_vlan(conf: VlanConf, pod: NetlinkSession) -> str:
     return tmp
 
 
-def finish_add(pod: NetlinkSession, request: Request, tmp: str, kind: str = "vlan") -> Result:
-    """Rename the new link `tmp` to CNI_IFNAME, run IPAM, configure; undo all on failure."""
-    ipam_called = False
-    try:
-        link = rename_new_link(pod, tmp, request.ifname, kind)
-        iface = container_interface(pod, link.name, request.netns)
-        ipam_called = True
-        ipam = ipam_add(request)
-        result = attach_ips(Result(cni_version=request.config.cni_version,
-                                   interfaces=(iface,)), ipam)
-        configure_iface(pod, request.ifname, result)
-        return result
-    except BaseException:
-        cleanup_failed_add(pod, (request.ifname, tmp), request, ipam_called)
-        raise
-
+def finish_add(pod: NetlinkSession, request: Request, tmp: str, undo: Undo,
+               kind: str = "vlan") -> Result:
+    """Rename the new link `tmp` to CNI_IFNAME, run IPAM, configure (undone on failure)."""
+    undo.defer(delete_link_in_netns, request.netns, tmp)
+    link = rename_new_link(pod, tmp, request.ifname, kind)
+    undo.defer(delete_link_in_netns, request.netns, request.ifname)
+    iface = container_interface(pod, link.name, request.netns)
+    undo.defer(ipam_del, request)
+    ipam = ipam_add(request)
+    result = attach_ips(Result(cni_version=request.config.cni_version, interfaces=(iface,)),
+                        ipam)
+    configure_iface(pod, request.ifname, result)
+    return result
 
 
 # -- EEXIST: who holds (master, vlanId)? ------------------------------------------------
@@ -240,27 +230,25 @@ def add_shared(conf: VlanConf, request: Request) -> Result:
     """ADD on the shared host VLAN device: a macvlan/ipvlan of it, created in the pod."""
     store = shared_vlan.SharedVlans(conf.shared_state_dir)
     user = f"{request.container_id}/{request.ifname}"
-    with pod_session(request) as pod, master_session(pod, False) as host:
+    with pod_session(request) as pod, master_session(pod, False) as host, \
+            rollback(f"shared vlan ADD of {request.ifname}") as undo:
         require_absent(pod, request.ifname, request.netns)
         master = lookup_master(host, conf.master)
         master_mtu_ok(conf.mtu, master)
         device = shared_vlan.acquire(store, host, master, conf.vlan_id, user)
+        undo.defer(shared_vlan.release, store, host, conf.master, conf.vlan_id, user)
         tmp = temp_link_name()
         try:
-            try:
-                if conf.shared_link == "ipvlan":
-                    host.create_ipvlan(tmp, device.index, mode=conf.shared_mode or "l2",
-                                       mtu=conf.mtu or None, netns=pod.handle)
-                else:
-                    host.create_macvlan(tmp, device.index, mode=conf.shared_mode or "bridge",
-                                        mtu=conf.mtu or None, netns=pod.handle)
-            except (LinuxNetError, ValueError) as e:
-                raise plugin_error(f"failed to create {conf.shared_link} on shared vlan "
-                                   f"{device.name}: {e}", "see the kernel's reason") from None
-            result = finish_add(pod, request, tmp, conf.shared_link)
-        except BaseException:
-            shared_vlan.release(store, host, conf.master, conf.vlan_id, user)
-            raise
+            if conf.shared_link == "ipvlan":
+                host.create_ipvlan(tmp, device.index, mode=conf.shared_mode or "l2",
+                                   mtu=conf.mtu or None, netns=pod.handle)
+            else:
+                host.create_macvlan(tmp, device.index, mode=conf.shared_mode or "bridge",
+                                    mtu=conf.mtu or None, netns=pod.handle)
+        except (LinuxNetError, ValueError) as e:
+            raise plugin_error(f"failed to create {conf.shared_link} on shared vlan "
+                               f"{device.name}: {e}", "see the kernel's reason") from None
+        result = finish_add(pod, request, tmp, undo, conf.shared_link)
     return replace(result, dns=conf.dns)
 
 

@@ -126,7 +126,7 @@ def _start_api(scenario: Scenario, state: SandboxState, node_ns: str) -> tuple[L
 
 
 def _install(state: SandboxState, subnet: str) -> None:
-    from netattach.install import install_bin
+    from netattach.node.binaries import install_bin
 
     d = state.directory
     install_bin(d / "bin")

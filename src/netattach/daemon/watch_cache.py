@@ -1,9 +1,9 @@
 """Watch-based caches of NADs (all namespaces) and of this node's pods.
 
 `KubeCache` runs one list+watch thread per kind and keeps plain dicts under a lock.
-`CachedKube` is what the meta plugin sees in the daemon: the `KubeClient` calls it makes,
-answered from the caches when possible and live from the API server on a miss. Writes
-(network-status, events) always go to the API server.
+`CachedKube` is what the meta plugin sees in the daemon: a `KubeAPI` answered from the
+caches when possible and live from the API server on a miss. Writes (network-status,
+events) always go to the API server.
 """
 
 from __future__ import annotations
@@ -12,11 +12,17 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .metrics import Metrics
 
-log = logging.getLogger("netattach.daemon.cache")
+if TYPE_CHECKING:
+    from netattach.kube.client import KubeClient
+    from netattach.kube.models import NetworkAttachmentDefinition, Pod
+
+T = TypeVar("T")
+
+log = logging.getLogger("netattach.daemon.watch_cache")
 
 
 @dataclass
@@ -30,10 +36,10 @@ class _Store:
 class KubeCache:
     """Pods on `node_name` and all NADs, kept current by watches in daemon threads."""
 
-    def __init__(self, client: Any, node_name: str, metrics: Metrics) -> None:
+    def __init__(self, client: KubeClient, node_name: str, metrics: Metrics) -> None:
         self.client = client
         self.node_name = node_name
-        self._metrics = metrics
+        self.metrics = metrics
         self._lock = threading.Lock()
         self._pods = _Store()
         self._nads = _Store()
@@ -42,12 +48,12 @@ class KubeCache:
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
-        tapped_client(self.client, self._pods.synced, self._nads.synced)
         for kind, store, watch in (
             ("pods", self._pods, lambda: self.client.list_and_watch_pods(
-                self.node_name, stop=self._stop.is_set, server_timeout=60)),
+                self.node_name, stop=self._stop.is_set, server_timeout=60,
+                on_synced=self._pods.synced.set)),
             ("nads", self._nads, lambda: self.client.list_and_watch_nads(
-                stop=self._stop.is_set, server_timeout=60)),
+                stop=self._stop.is_set, server_timeout=60, on_synced=self._nads.synced.set)),
         ):
             t = threading.Thread(target=self._run, args=(kind, store, watch),
                                  name=f"watch-{kind}", daemon=True)
@@ -67,7 +73,8 @@ class KubeCache:
         with self._lock:
             return {"pods": len(self._pods.objects), "nads": len(self._nads.objects)}
 
-    def _run(self, kind: str, store: _Store, watch: Callable[[], Iterator[tuple[str, Any]]]
+    def _run(self, kind: str, store: _Store,
+             watch: Callable[[], Iterator[tuple[str, Pod | NetworkAttachmentDefinition]]]
              ) -> None:
         """Apply watch events to `store`; restart the watch after an error, with backoff."""
         backoff = 0.5
@@ -81,86 +88,78 @@ class KubeCache:
                         else:
                             store.objects[key] = obj
                         size = len(store.objects)
-                    self._metrics.cache_objects.labels(kind=kind).set(size)
+                    self.metrics.cache_objects.labels(kind=kind).set(size)
                 backoff = 0.5
             except Exception as e:  # noqa: BLE001 - a watch must never die for good
-                self._metrics.api_errors.labels(operation=f"watch-{kind}").inc()
+                self.metrics.api_errors.labels(operation=f"watch-{kind}").inc()
                 log.warning("watch of %s failed: %s; retrying in %.1fs", kind, e, backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
 
     # -- reads --------------------------------------------------------------------------
-    def pod(self, namespace: str, name: str) -> Any | None:
+    def pod(self, namespace: str, name: str) -> Pod | None:
         with self._lock:
             return self._pods.objects.get((namespace, name))
 
-    def nad(self, namespace: str, name: str) -> Any | None:
+    def nad(self, namespace: str, name: str) -> NetworkAttachmentDefinition | None:
         with self._lock:
             return self._nads.objects.get((namespace, name))
+
+    def pods(self) -> list[Pod]:
+        with self._lock:
+            return list(self._pods.objects.values())
+
+    def nads(self) -> list[NetworkAttachmentDefinition]:
+        with self._lock:
+            return list(self._nads.objects.values())
 
     def view(self, want_uid: str = "") -> CachedKube:
         return CachedKube(self, want_uid)
 
 
-class _WatchTap:
-    """Wraps the lightkube client inside a KubeClient: marks a kind synced when its
-    list+watch generator moves from the initial listing to the watch (the listing has been
-    yielded in full by then). KubeClient exposes no "synced" signal; if it grows an
-    `on_synced` callback this tap goes away."""
-
-    def __init__(self, inner: Any, on_watch: Callable[[Any], None]) -> None:
-        self._inner = inner
-        self._on_watch = on_watch
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def watch(self, res: Any, **kwargs: Any) -> Any:
-        self._on_watch(res)
-        return self._inner.watch(res, **kwargs)
-
-
-def tapped_client(client: Any, pods: threading.Event, nads: threading.Event) -> Any:
-    """Install a `_WatchTap` in `client` (a KubeClient used only for watches)."""
-    def on_watch(res: Any) -> None:
-        kind = getattr(getattr(res, "_api_info", None), "plural", "")
-        (pods if kind == "pods" else nads).set()
-
-    client._lk = _WatchTap(client._lk, on_watch)  # noqa: SLF001 - see _WatchTap
-    return client
-
-
 @dataclass(frozen=True)
 class CachedKube:
-    """The KubeClient surface the meta plugin uses, cache first. `close()` does nothing:
-    the client is shared by every request of the daemon."""
+    """A `KubeAPI`, cache first (pods of this node, all NADs). `close()` does nothing: the
+    client is shared by every request of the daemon. `want_uid`: a cached pod with another
+    UID (deleted and re-created) is fetched live instead."""
 
     cache: KubeCache
     want_uid: str = ""
 
-    def get_pod(self, namespace: str, name: str) -> Any:
+    def get_pod(self, namespace: str, name: str) -> Pod:
         pod = self.cache.pod(namespace, name)
         if pod is not None and (not self.want_uid or pod.uid == self.want_uid):
             return pod
         return self._live("get-pod", lambda: self.cache.client.get_pod(namespace, name))
 
-    def get_nad(self, namespace: str, name: str) -> Any:
+    def get_nad(self, namespace: str, name: str) -> NetworkAttachmentDefinition:
         nad = self.cache.nad(namespace, name)
         if nad is not None:
             return nad
         return self._live("get-nad", lambda: self.cache.client.get_nad(namespace, name))
 
-    def set_network_status(self, namespace: str, name: str, uid: str, status_json: str) -> bool:
-        return bool(self._live("set-network-status", lambda: self.cache.client.
-                               set_network_status(namespace, name, uid, status_json)))
+    def list_pods(self, namespace: str = "", node_name: str = "") -> list[Pod]:
+        if node_name == self.cache.node_name and self.cache.synced():
+            return [p for p in self.cache.pods() if not namespace or p.namespace == namespace]
+        return self._live("list-pods", lambda: self.cache.client.list_pods(namespace,
+                                                                            node_name))
 
-    def record_event(self, pod: Any, type_: str, reason: str, message: str, **kw: Any) -> bool:
-        return bool(self.cache.client.record_event(pod, type_, reason, message, **kw))
+    def list_nads(self, namespace: str = "") -> list[NetworkAttachmentDefinition]:
+        if self.cache.synced():
+            return [n for n in self.cache.nads() if not namespace or n.namespace == namespace]
+        return self._live("list-nads", lambda: self.cache.client.list_nads(namespace))
+
+    def set_network_status(self, namespace: str, name: str, uid: str, status_json: str) -> bool:
+        return self._live("set-network-status", lambda: self.cache.client.
+                          set_network_status(namespace, name, uid, status_json))
+
+    def record_event(self, pod: Pod, type_: str, reason: str, message: str) -> bool:
+        return self.cache.client.record_event(pod, type_, reason, message)
 
     def close(self) -> None:
         return None
 
-    def _live(self, operation: str, fn: Callable[[], Any]) -> Any:
+    def _live(self, operation: str, fn: Callable[[], T]) -> T:
         from netattach.kube.errors import KubeError, NotFound
 
         try:
@@ -168,5 +167,5 @@ class CachedKube:
         except NotFound:
             raise
         except KubeError:
-            self.cache._metrics.api_errors.labels(operation=operation).inc()  # noqa: SLF001
+            self.cache.metrics.api_errors.labels(operation=operation).inc()
             raise

@@ -5,7 +5,7 @@ import json
 import os
 import stat
 
-from netattach.cni.cache import CachedAttachment, ResultCache
+from netattach.cni.result_cache import CachedAttachment, ResultCache
 
 
 def test_write_read_delete(tmp_path):

@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import netattach
-from netattach.attach.networks import find_primary, primary_conflist
 from netattach.fsutil import write_atomically
+from netattach.node.primary import find_primary, primary_conflist
 
 GENERATED_CONF = "00-netattach.conflist"  # the same name as the daemon's (thick) file
 NETWORK_NAME = "netattach-cni-network"
@@ -266,7 +266,7 @@ def _point_link(link: Path, target: str) -> None:
 def _desired_files(opts: InstallOptions, manifest: Manifest | None,
                    runtime_prefix: str) -> dict[str, tuple[bytes, int]]:
     from netattach.builtins import BUILTIN_PLUGINS
-    from netattach.install import SHIM_NAME, Runtime, render, render_shim
+    from netattach.node.binaries import SHIM_NAME, Runtime, render, render_shim
 
     paths = opts.paths
     runtime = Runtime.at_prefix(runtime_prefix) if runtime_prefix else Runtime.current()
@@ -377,7 +377,7 @@ def install(opts: InstallOptions) -> Outcome:
     final = Manifest(opts.mode, (*records, *left), new.dirs, tuple(runtimes), link)
     write_atomically(paths.manifest, final.to_bytes(), mode=0o600)
     if opts.runtime is None and paths.root != Path("/"):
-        from netattach.install import Runtime
+        from netattach.node.binaries import Runtime
 
         warnings.append(f"the executables run {Runtime.current().python}: it must exist at "
                         "that path on the node (or pass --runtime)")
