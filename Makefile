@@ -40,7 +40,7 @@ test: deps venv
 	echo "host tests: exit $$host; guest tests: exit $$vm"; \
 	test $$host -eq 0 && test $$vm -eq 0
 
-test-host: venv
+test-host: venv lint
 	$(PYTEST) -q tests/unit tests/netns tests/e2e tests/podman
 
 ## test-vm: tests needing 802.1Q/ipvlan/dummy, in one throw-away QEMU guest
@@ -59,8 +59,10 @@ bench: deps venv
 image:
 	docker build --build-arg NETATTACH_VERSION=$(lastword $(subst :, ,$(IMAGE))) -t $(IMAGE) .
 
+## lint: ruff, and the package layering of docs/design.md (import-linter, pyproject.toml)
 lint: venv
 	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
