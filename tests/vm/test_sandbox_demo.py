@@ -29,15 +29,16 @@ def test_field_report_demo(tmp_path):
     # step 2: doctor's finding
     assert "vlan-conflict" in out
     # step 3: the pod's interfaces and addresses, and both peers' replies
-    assert re.search(r"^\s+eth0@\S+\s+UP\s+203\.0\.113\.\d+/24", out, re.M)
-    assert re.search(r"^\s+net1@\S+\s+UP\s+192\.0\.2\.211/24", out, re.M)
-    assert re.search(r"^\s+net2@\S+\s+UP\s+198\.51\.100\.211/24", out, re.M)
-    assert re.search(r"^\s+net1: vlan 100$", out, re.M)  # the kernel's VLAN ids
-    assert re.search(r"^\s+net2: vlan 200$", out, re.M)
-    assert re.search(r"default/vlan100-conf\s+net1\s+192\.0\.2\.211\s+\S+\s+100$", out, re.M)
-    assert re.search(r"default/vlan200-conf\s+net2\s+198\.51\.100\.211\s+\S+\s+200$", out, re.M)
-    assert re.search(r"peer100 -> 192\.0\.2\.211: 3 packets transmitted, 3 received", out)
-    assert re.search(r"peer200 -> 198\.51\.100\.211: 3 packets transmitted, 3 received", out)
+    assert re.search(r"^\s+eth0@\S+\s+UP\s+203\.0\.113\.\d+/24", out, re.M), out
+    assert re.search(r"^\s+net1@\S+\s+UP\s+192\.0\.2\.211/24", out, re.M), out
+    assert re.search(r"^\s+net2@\S+\s+UP\s+198\.51\.100\.211/24", out, re.M), out
+    assert re.search(r"^\s+net1: vlan 100$", out, re.M), out  # the kernel's VLAN ids
+    assert re.search(r"^\s+net2: vlan 200$", out, re.M), out
+    assert re.search(r"default/vlan100-conf\s+net1\s+192\.0\.2\.211\s+\S+\s+100$", out, re.M), out
+    assert re.search(r"default/vlan200-conf\s+net2\s+198\.51\.100\.211\s+\S+\s+200$", out,
+                     re.M), out
+    assert re.search(r"peer100 -> 192\.0\.2\.211: 3 packets transmitted, 3 received", out), out
+    assert re.search(r"peer200 -> 198\.51\.100\.211: 3 packets transmitted, 3 received", out), out
     # everything torn down
     left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert "nas-" not in left

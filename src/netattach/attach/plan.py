@@ -20,6 +20,7 @@ from .delegate_cache import Delegate, PodAttachments
 from .networks import conf_from_path, find_conf_by_name, nad_conflist, with_cni_args
 
 if TYPE_CHECKING:
+    from netattach.kube.annotations import NetworkSelection
     from netattach.kube.models import Pod
 
 NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
@@ -77,7 +78,8 @@ def _named_network(value: str, cfg: MetaConfig, get_nad: NadGetter | None,
     return value, found
 
 
-def _selection_requests(sel: Any) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+def _selection_requests(sel: NetworkSelection
+                        ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """Capability args and CNI_ARGS pairs from one annotation element (as Multus passes them)."""
     caps: dict[str, Any] = {}
     pairs: list[tuple[str, str]] = []

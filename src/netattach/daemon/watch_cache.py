@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from .metrics import Metrics
 
@@ -26,10 +26,10 @@ log = logging.getLogger("netattach.daemon.watch_cache")
 
 
 @dataclass
-class _Store:
+class _Store(Generic[T]):
     """One kind's mirror: (namespace, name) -> object, and whether the first list is in."""
 
-    objects: dict[tuple[str, str], Any] = field(default_factory=dict)
+    objects: dict[tuple[str, str], T] = field(default_factory=dict)
     synced: threading.Event = field(default_factory=threading.Event)
 
 
@@ -41,8 +41,8 @@ class KubeCache:
         self.node_name = node_name
         self.metrics = metrics
         self._lock = threading.Lock()
-        self._pods = _Store()
-        self._nads = _Store()
+        self._pods: _Store[Pod] = _Store()
+        self._nads: _Store[NetworkAttachmentDefinition] = _Store()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -73,8 +73,7 @@ class KubeCache:
         with self._lock:
             return {"pods": len(self._pods.objects), "nads": len(self._nads.objects)}
 
-    def _run(self, kind: str, store: _Store,
-             watch: Callable[[], Iterator[tuple[str, Pod | NetworkAttachmentDefinition]]]
+    def _run(self, kind: str, store: _Store[T], watch: Callable[[], Iterator[tuple[str, T]]]
              ) -> None:
         """Apply watch events to `store`; restart the watch after an error, with backoff."""
         backoff = 0.5
