@@ -62,6 +62,7 @@ class MetaConfig:
     log_level: str
     log_to_stderr: bool
     runtime_config: Mapping[str, Any]
+    chroot_dir: str = ""
 
     @classmethod
     def from_netconf(cls, conf: NetConf) -> MetaConfig:
@@ -95,4 +96,6 @@ class MetaConfig:
             log_level=_get(raw, "logLevel", str, "", "debug, verbose, error or panic"),
             log_to_stderr=_get(raw, "logToStderr", bool, True, "true or false"),
             runtime_config=conf.runtime_config,
+            chroot_dir=_get(raw, "chrootDir", str, "", "the host's / as mounted here, e.g. "
+                            "/hostroot"),
         )

@@ -21,7 +21,7 @@ from netattach.cni import version as versions
 from netattach.cni.cache import ResultCache
 from netattach.cni.config import NetConfList
 from netattach.cni.errors import CNIError, Code
-from netattach.cni.invoke import Invoker, RuntimeConf
+from netattach.cni.invoke import ExecExecutor, Invoker, RuntimeConf
 from netattach.cni.request import Request
 from netattach.cni.skel import BasePlugin
 from netattach.cni.types import Interface, Result
@@ -56,8 +56,8 @@ class Context:
     def build(cls, request: Request, kube_factory: KubeFactory | None = None) -> Context:
         cfg = MetaConfig.from_netconf(request.config)
         path = tuple(p for p in (cfg.bin_dir, *request.path) if p)
-        invoker = Invoker(path=path, executor=HybridExecutor(),
-                          cache=ResultCache(Path(cfg.cni_dir)))
+        executor = HybridExecutor(external=ExecExecutor(chroot_dir=cfg.chroot_dir))
+        invoker = Invoker(path=path, executor=executor, cache=ResultCache(Path(cfg.cni_dir)))
         return cls(cfg, invoker, DelegateCache(Path(cfg.cni_dir)), kube_factory)
 
     def kube(self) -> Any:
