@@ -1,9 +1,13 @@
 """`netattach daemon`: wire the pieces together, serve until SIGTERM, clean up.
 
 Startup: logs, metrics, shim install, the socket, the watch caches, config generation.
-Shutdown (SIGTERM/SIGINT): not ready, generated config removed, in-flight requests drained
-(up to `shutdown_grace`), socket removed. All state that matters is on disk (delegate and
-result caches), so a daemon killed with SIGKILL restarts cleanly.
+Shutdown (SIGTERM/SIGINT): not ready, in-flight requests drained (up to `shutdown_grace`),
+socket removed. The generated conflist stays: while the daemon is away (upgrade, OOM kill,
+node reboot order) the runtime keeps calling netattach-shim, which answers "try again
+later" (code 11), so no pod starts on the plain cluster network without the networks it
+asked for. Only `netattach uninstall` and a missing readiness indicator file remove it.
+All state that matters is on disk (delegate and result caches), so a daemon killed with
+SIGKILL restarts cleanly.
 """
 
 from __future__ import annotations
@@ -158,8 +162,9 @@ def run(cfg: DaemonConfig) -> int:
         state.shutting_down = True
         if confgen is not None:
             confgen.join(timeout=5)
-        if manager is not None and manager.remove():
-            log.info("removed %s", manager.target)
+        if manager is not None and manager.target.exists():
+            log.info("keeping %s: until a daemon is back, pod ADDs get code 11 (try again "
+                     "later) instead of starting without their networks", manager.target)
         if not service.admission.wait_idle(cfg.shutdown_grace):
             log.warning("%d request(s) still running at exit", service.admission.pending)
     log.info("stopped")
