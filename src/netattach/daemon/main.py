@@ -13,16 +13,17 @@ SIGKILL restarts cleanly.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import DaemonConfig
+from .config import DaemonConfig, DaemonConfigError
 from .metrics import Metrics
 
 log = logging.getLogger("netattach.daemon")
@@ -46,7 +47,7 @@ class State:
 
 
 def plugin_factory(cfg: DaemonConfig, cache: Any) -> Any:
-    """want_uid -> MetaPlugin using the shared cache (for the daemon's own kubeconfig)."""
+    """want_uid -> MetaPlugin using the shared cache (for the daemon's own credentials)."""
     from netattach.attach.meta import MetaPlugin
 
     def for_uid(want_uid: str) -> Any:
@@ -84,17 +85,36 @@ def metrics_endpoint(address: str, metrics: Metrics) -> Iterator[None]:
         thread.join(timeout=2)
 
 
+def resolve_credentials(cfg: DaemonConfig, environ: Mapping[str, str]) -> DaemonConfig:
+    """No kubeconfig configured, but in a pod with a service account: use the account, as
+    client libraries do in a pod (so the DaemonSet needs no kubeconfig init container)."""
+    if cfg.kubeconfig:
+        return cfg
+    from netattach.kube.client import KubeClient
+
+    if not KubeClient.service_account_present(cfg.service_account_dir, environ):
+        return cfg
+    return cfg.using_service_account()
+
+
 @contextmanager
 def kube_cache(cfg: DaemonConfig, metrics: Metrics) -> Iterator[Any]:
     if not cfg.kubeconfig:
-        log.warning("no kubeconfig: the daemon runs only clusterNetwork/delegates, no NADs")
+        log.warning("no kubeconfig and no service account (%s/token with "
+                    "KUBERNETES_SERVICE_HOST/PORT): the daemon runs only clusterNetwork/"
+                    "delegates, no NADs", cfg.service_account_dir)
         yield None
         return
     from netattach.kube.client import KubeClient
 
     from .cache import KubeCache
 
-    client = KubeClient.from_kubeconfig(cfg.kubeconfig)
+    if cfg.in_cluster_dir:
+        client = KubeClient.from_service_account(cfg.in_cluster_dir)
+        log.info("API server %s, as the pod's service account (%s)", client.server,
+                 cfg.in_cluster_dir)
+    else:
+        client = KubeClient.from_kubeconfig(cfg.kubeconfig)
     cache = KubeCache(client, cfg.node_name, metrics)
     cache.start()
     try:
@@ -112,6 +132,11 @@ def run(cfg: DaemonConfig) -> int:
     from .service import CniService
 
     logs.setup(cfg.log_format, cfg.log_level)
+    try:
+        cfg = resolve_credentials(cfg, os.environ)
+    except DaemonConfigError as e:
+        log.error("%s", e)
+        return 2
     metrics = Metrics.create()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
