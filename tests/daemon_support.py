@@ -86,6 +86,7 @@ class DaemonProcess:
     argv: list[str]
     socket_dir: Path
     log_path: Path
+    env: Mapping[str, str] | None = None  # added to this process's environment
     proc: subprocess.Popen[bytes] | None = None
     _log: Any = field(default=None, repr=False)
 
@@ -98,7 +99,8 @@ class DaemonProcess:
     def start(cls, *, socket_dir: Path, log_path: Path, node_netns: str | None = None,
               kubeconfig: Path | None = None, node_name: str = "node-1",
               extra_args: Sequence[str] = (), config: Mapping[str, Any] | None = None,
-              wait_ready: bool = True) -> Iterator[DaemonProcess]:
+              wait_ready: bool = True, env: Mapping[str, str] | None = None
+              ) -> Iterator[DaemonProcess]:
         """Start the daemon, wait for /readyz, and stop it (and its socket) afterwards."""
         argv = [sys.executable, "-m", "netattach", "daemon", "--socket-dir", str(socket_dir),
                 "--node-name", node_name, "--log-format", "json", "--log-level", "debug"]
@@ -111,7 +113,7 @@ class DaemonProcess:
         argv += list(extra_args)
         if node_netns:
             argv = ["ip", "netns", "exec", node_netns, *argv]
-        daemon = cls(argv, socket_dir, log_path)
+        daemon = cls(argv, socket_dir, log_path, env)
         try:
             daemon.launch(wait_ready=wait_ready)
             yield daemon
@@ -120,7 +122,8 @@ class DaemonProcess:
 
     def launch(self, wait_ready: bool = True, timeout: float = 30.0) -> None:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent / "src")}
+        env = {**os.environ, **(self.env or {}),
+               "PYTHONPATH": str(Path(__file__).resolve().parent.parent / "src")}
         self.proc = subprocess.Popen(self.argv, stdout=self._log, stderr=subprocess.STDOUT,
                                      env=env)
         if wait_ready:

@@ -63,7 +63,8 @@ class PluginRunner:
         """`Executor` for the Invoker: the config object goes in as it is."""
         if not is_builtin(plugin_type):
             return self.external.execute(plugin_type, env, conf, path)
-        return _in_process(plugin_type, request_from_conf(env, conf), env)
+        request = request_from_conf(env, conf, self.external.chroot_dir)
+        return _in_process(plugin_type, request, env)
 
 
 def _in_process(plugin_type: str, request: Request, env: Mapping[str, str]) -> Result | None:
@@ -75,11 +76,12 @@ def _in_process(plugin_type: str, request: Request, env: Mapping[str, str]) -> R
     return result.convert(version)
 
 
-def run_plugin(plugin_type: str, request: Request, command: Command,
-               runner: PluginRunner | None = None) -> Result | None:
+def run_plugin(plugin_type: str, request: Request, command: Command) -> Result | None:
     """Run `plugin_type` (an IPAM, usually) for `command` with `request`'s config as its
-    stdin; the ADD result (in the config's cniVersion) or None for the other verbs."""
-    out = (runner or PluginRunner()).run_request(plugin_type, request.with_command(command))
+    stdin, exec'd in the request's `exec_root`; the ADD result (in the config's
+    cniVersion) or None for the other verbs."""
+    runner = PluginRunner(external=ExecExecutor(chroot_dir=request.exec_root))
+    out = runner.run_request(plugin_type, request.with_command(command))
     if out is None or isinstance(out, Result) or command is not Command.ADD:
         return out if isinstance(out, Result) else None
     if isinstance(out, dict) and not out.get("cniVersion"):

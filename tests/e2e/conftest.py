@@ -84,6 +84,16 @@ class E2E:
     def srv(self) -> FakeKubeAPI:
         return self.api.server
 
+    def reconfigure_daemon(self, config: Mapping[str, Any]) -> None:
+        """Thick mode: restart the daemon with `config` as its --config file (flags win)."""
+        assert self.daemon is not None, "only in thick mode"
+        path = self.tmp / "daemon-config.json"
+        path.write_text(json.dumps(dict(config)))
+        self.daemon.stop()
+        if "--config" not in self.daemon.argv:
+            self.daemon.argv += ["--config", str(path)]
+        self.daemon.launch()
+
     # -- configuration ----------------------------------------------------------------
     def meta_config(self, **overrides: Any) -> dict[str, Any]:
         """The netattach config a runtime would read from /etc/cni/net.d (Multus keys)."""

@@ -14,7 +14,9 @@ NetworkAttachmentDefinitions and events:
   ``fieldSelector`` (``spec.nodeName``, ``metadata.name``, ``metadata.namespace``),
   ``resourceVersion`` and ``timeoutSeconds``; a compacted ``resourceVersion`` gives a
   410 Expired ERROR event;
-* bearer-token auth against a configurable set of tokens (401 otherwise).
+* bearer-token auth against a configurable set of tokens (401 otherwise);
+* HTTPS instead of HTTP with ``tls=(certfile, keyfile)`` (tests/kubeapi/incluster.py makes
+  a CA and a server certificate for 127.0.0.1).
 
 Test controls: :meth:`FakeKubeAPI.set_unreachable`, :meth:`fail_next`,
 :meth:`conflict_next`, :meth:`forbid`, :meth:`set_latency`, :meth:`add_hook`,
@@ -168,7 +170,9 @@ def _looks_like_object_path(path: str) -> bool:
 class FakeKubeAPI:
     """In-memory API server state plus the HTTP listener serving it."""
 
-    def __init__(self, tokens: Iterable[str] | None = ("test-token",), host: str = "127.0.0.1"):
+    def __init__(self, tokens: Iterable[str] | None = ("test-token",), host: str = "127.0.0.1",
+                 tls: tuple[str, str] | None = None):
+        self._tls = tls
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._objects: dict[tuple[str, str, str, str], dict[str, Any]] = {}
@@ -196,7 +200,7 @@ class FakeKubeAPI:
 
     @property
     def url(self) -> str:
-        return f"http://{self._host}:{self._port}"
+        return f"{'https' if self._tls else 'http'}://{self._host}:{self._port}"
 
     @property
     def port(self) -> int:
@@ -227,6 +231,14 @@ class FakeKubeAPI:
         Handler.api = api
         server = ThreadingHTTPServer((self._host, self._port), Handler)
         server.daemon_threads = True
+        if self._tls is not None:
+            import ssl
+
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*self._tls)
+            # the handshake runs in the handler's thread (setup), not in the accept loop
+            server.socket = ctx.wrap_socket(server.socket, server_side=True,
+                                            do_handshake_on_connect=False)
         self._port = server.server_address[1]
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
@@ -617,14 +629,24 @@ class _Handler(BaseHTTPRequestHandler):
     # headers and body go out as separate writes: without this, Nagle + delayed ACK add
     # ~40 ms to every response on loopback (a real API server has no such stall)
     disable_nagle_algorithm = True
+    _handshake_failed = False  # TLS: the client gave up on our certificate
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         return
 
     def setup(self) -> None:
+        if self.api._tls is not None:
+            try:
+                self.request.do_handshake()
+            except OSError:  # e.g. the client does not trust our CA: it says so itself
+                self._handshake_failed = True
         super().setup()
         with self.api._lock:
             self.api._conns.add(self.connection)
+
+    def handle(self) -> None:
+        if not self._handshake_failed:
+            super().handle()
 
     def finish(self) -> None:
         with self.api._lock:

@@ -335,7 +335,8 @@ def test_64_concurrent_adds_get_distinct_ips(node: Node) -> None:
         assert reserved(node) == []
 
 
-def test_sigterm_removes_socket_and_generated_config(node: Node, tmp_path: Path) -> None:
+def test_sigterm_keeps_the_generated_config_and_removes_the_socket(node: Node,
+                                                                  tmp_path: Path) -> None:
     netd = tmp_path / "etc-net.d"
     netd.mkdir()
     (netd / "10-bridge.conflist").write_text((node.confdir / "10-bridge.conflist").read_text())
@@ -349,8 +350,10 @@ def test_sigterm_removes_socket_and_generated_config(node: Node, tmp_path: Path)
         assert conf["plugins"][0]["clusterNetwork"] == str(netd / "10-bridge.conflist")
         assert os.access(shim_bin / "netattach-shim", os.X_OK)
         assert d.kill(signal.SIGTERM) == 0
-        assert not target.exists()
+        # netattach stays in the runtime's path: pods wait for the daemon (code 11)
+        assert json.loads(target.read_text()) == conf
         assert not d.socket_path.exists()
+        assert "keeping " + str(target) in d.logs()
 
 
 # -- config generation, unit level (no root) ---------------------------------------------

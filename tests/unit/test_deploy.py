@@ -117,11 +117,12 @@ def test_configmap_daemon_config_loads_with_known_keys(tmp_path, monkeypatch):
     cfg = DaemonConfig.load(str(tmp_path / "daemon.json"),
                             {"metrics_address": "192.0.2.1:9091"})
     assert str(cfg.socket_path) == "/run/netattach/netattach.sock"
-    assert cfg.kubeconfig == "/etc/netattach/kube/kubeconfig" and not cfg.cni_bin_dir
-    meta_keys = {"kubeconfig", "cniDir", "confDir", "binDir", "logLevel"}
+    assert cfg.kubeconfig == "" and not cfg.cni_bin_dir  # the pod's service account
+    meta_keys = {"cniDir", "confDir", "binDir", "chrootDir", "logLevel"}
     assert set(conf) <= set(DAEMON_KEYS) | meta_keys
     assert conf["socketDir"] == "/run/netattach"
     assert conf["cniConfigDir"] == "/etc/cni/net.d"
+    assert cfg.overrides["chrootDir"] == "/hostroot"  # reaches every request's meta plugin
 
 
 # --- RBAC: exactly what the code uses -------------------------------------------------------
@@ -217,6 +218,40 @@ def test_daemonset_shape():
     assert {p["name"]: p["containerPort"] for p in daemon["ports"]} == {"metrics": 9091}
     assert any(a == "--metrics-address=$(POD_IP):9091" for a in daemon["args"])
     assert not any(a.startswith("--cni-bin-dir") for a in daemon["args"])
+
+
+def test_daemonset_mounts_the_host_root_for_chroot_dir():
+    """External delegates run chrooted into the host's / (Multus's chrootDir): it is
+    mounted read-only at chrootDir, with pod namespaces propagated, and the directories
+    delegates write on the host's root filesystem mounted writable over it."""
+    spec = pod_spec()
+    chroot_dir = json.loads(by_kind("ConfigMap")["data"]["daemon.json"])["chrootDir"]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    mounts = {m["mountPath"]: m for m in container("daemon")["volumeMounts"]}
+    root = mounts[chroot_dir]
+    assert volumes[root["name"]]["hostPath"]["path"] == "/"
+    assert root["readOnly"] is True and root["mountPropagation"] == "HostToContainer"
+    below = {path: m for path, m in mounts.items() if path.startswith(chroot_dir + "/")}
+    assert set(below) == {f"{chroot_dir}/var/lib/cni", f"{chroot_dir}/var/log"}
+    for path, mount in below.items():  # each is the same host directory, writable
+        assert volumes[mount["name"]]["hostPath"]["path"] == path.removeprefix(chroot_dir)
+        assert not mount.get("readOnly")
+
+
+def test_daemonset_uses_the_service_account_not_a_kubeconfig():
+    from netattach.daemon.config import DEFAULT_SERVICE_ACCOUNT_DIR
+
+    spec = pod_spec()
+    assert spec["automountServiceAccountToken"] is True
+    assert [c["name"] for c in spec["initContainers"]] == ["install"]
+    conf = json.loads(by_kind("ConfigMap")["data"]["daemon.json"])
+    assert "kubeconfig" not in conf and "serviceAccountDir" not in conf
+    daemon = container("daemon")
+    assert not any(a.startswith("--kubeconfig") for a in daemon["args"])
+    # nothing hides the token volume the kubelet mounts
+    assert not any(m["mountPath"] == DEFAULT_SERVICE_ACCOUNT_DIR
+                   or DEFAULT_SERVICE_ACCOUNT_DIR.startswith(m["mountPath"] + "/")
+                   for m in daemon["volumeMounts"])
 
 
 def test_probes_ask_the_daemon_socket_for_healthz_and_readyz():

@@ -61,6 +61,8 @@ class MetaConfig:
     log_file: str = schema.setting("logFile", str, "")
     log_level: str = schema.setting("logLevel", str, "")  # unknown levels mean "error"
     log_to_stderr: bool = schema.setting("logToStderr", bool, True)
+    # external delegates run chrooted here: the host's / as mounted into the daemon (Multus)
+    chroot_dir: str = schema.setting("chrootDir", str, "")
     runtime_config: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod

@@ -35,7 +35,7 @@ class Delegation:
     @classmethod
     def for_config(cls, cfg: MetaConfig, cni_path: tuple[str, ...]) -> Delegation:
         path = tuple(p for p in (cfg.bin_dir, *cni_path) if p)
-        runner = PluginRunner(external=ExecExecutor())
+        runner = PluginRunner(external=ExecExecutor(chroot_dir=cfg.chroot_dir))
         return cls(Invoker(path=path, executor=runner, cache=ResultCache(Path(cfg.cni_dir))))
 
     def add(self, att: PodAttachments, d: Delegate) -> Result:

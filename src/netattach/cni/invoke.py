@@ -2,19 +2,21 @@
 
 `Invoker` mirrors libcni's CNIConfig (AddNetworkList, DelNetworkList, CheckNetworkList,
 GCNetworkList, GetStatusNetworkList). How a plugin type is run is the `Executor`'s job:
-`ExecExecutor` runs executables from CNI_PATH; the meta plugin supplies one that runs
-netattach's built-in types in process and everything else through `ExecExecutor`.
+`ExecExecutor` runs executables from CNI_PATH (optionally chrooted into the host's root,
+Multus's `chrootDir`); the meta plugin supplies one that runs netattach's built-in types in
+process and everything else through `ExecExecutor`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import posixpath
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 from . import version as versions
@@ -25,6 +27,11 @@ from .result_cache import CachedAttachment, ResultCache
 from .types import Result
 
 DEFAULT_TIMEOUT = 60.0
+ETXTBSY = 26
+# coreutils chroot(8) exits 125 when chroot() itself fails, 126 when the command cannot be
+# executed and 127 when it is not found, printing "chroot: ..." on stderr.
+_CHROOT_FAILURES = (125, 126, 127)
+_SYMLINK_HOPS = 40  # the kernel's limit (MAXSYMLINKS)
 
 
 @dataclass(frozen=True)
@@ -50,8 +57,7 @@ class Executor(Protocol):
                 path: Sequence[str]) -> Any: ...
 
 
-def find_in_path(plugin_type: str, path: Sequence[str]) -> Path:
-    """The first regular executable file named `plugin_type` in `path` (libcni's FindInPath)."""
+def _check_plugin_name(plugin_type: str, path: Sequence[str]) -> None:
     if not plugin_type:
         raise CNIError(Code.INVALID_NETWORK_CONFIG, "no plugin name provided",
                        'the network config needs "type"')
@@ -62,6 +68,11 @@ def find_in_path(plugin_type: str, path: Sequence[str]) -> Path:
     if not path:
         raise CNIError(Code.INVALID_ENVIRONMENT, "no paths provided",
                        f"set CNI_PATH (or binDir) to the directory holding {plugin_type!r}")
+
+
+def find_in_path(plugin_type: str, path: Sequence[str]) -> Path:
+    """The first regular executable file named `plugin_type` in `path` (libcni's FindInPath)."""
+    _check_plugin_name(plugin_type, path)
     for directory in path:
         candidate = Path(directory) / plugin_type
         try:
@@ -75,6 +86,67 @@ def find_in_path(plugin_type: str, path: Sequence[str]) -> Path:
                    f"install the {plugin_type} CNI plugin into one of these directories "
                    "(for the standard plugins: the containernetworking-plugins package), "
                    "or fix the NetworkAttachmentDefinition's \"type\"")
+
+
+def resolve_in_root(root: Path, path: str) -> Path | None:
+    """Where the absolute `path` of a process chrooted into `root` is, seen from here.
+
+    Symlinks are followed as the kernel follows them after chroot(): an absolute target
+    and `..` never leave `root` (a host's /opt/cni/bin/calico -> /usr/libexec/cni/calico
+    must not resolve to this container's /usr/libexec). None: a symlink loop.
+    """
+    pending = [p for p in PurePosixPath("/", path).parts if p != "/"]
+    resolved: list[str] = []
+    hops = 0
+    while pending:
+        name = pending.pop(0)
+        if name == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        here = root.joinpath(*resolved, name)
+        if here.is_symlink():
+            hops += 1
+            if hops > _SYMLINK_HOPS:
+                return None
+            target = os.readlink(here)
+            if target.startswith("/"):
+                resolved = []
+            pending = [p for p in PurePosixPath(target).parts if p != "/"] + pending
+            continue
+        resolved.append(name)
+    return root.joinpath(*resolved)
+
+
+def find_in_root(plugin_type: str, path: Sequence[str], root: Path) -> str:
+    """`find_in_path` for a plugin that runs chrooted into `root`: `path` holds the
+    directories as seen inside `root` (the host's CNI_PATH/binDir); returns that path."""
+    _check_plugin_name(plugin_type, path)
+    for directory in path:
+        inside = posixpath.join("/", directory, plugin_type)
+        candidate = resolve_in_root(root, inside)
+        if candidate is not None and candidate.is_file() and os.access(candidate, os.X_OK):
+            return inside
+    shown = "[" + " ".join(path) + "]"
+    raise CNIError(Code.INVALID_NETWORK_CONFIG,
+                   f"failed to find plugin {plugin_type!r} in path {shown} under chrootDir "
+                   f"{root}",
+                   f"delegates that are not built in run in the host's filesystem (chrootDir "
+                   f"{root}): install the {plugin_type} CNI plugin into one of these "
+                   "directories on the host, or fix the NetworkAttachmentDefinition's "
+                   "\"type\"")
+
+
+def _chroot_command() -> str:
+    import shutil
+
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin:/usr/bin:/sbin:/bin"])
+    found = shutil.which("chroot", path=search)
+    if found is None:
+        raise CNIError(Code.INTERNAL, "chrootDir is set but the chroot command is not "
+                       "installed", "install coreutils (it provides chroot) where netattach "
+                       "runs, or remove chrootDir from the config")
+    return found
 
 
 def parse_plugin_output(stdout: bytes, stderr: bytes, returncode: int, what: str) -> Any:
@@ -110,21 +182,57 @@ def parse_plugin_output(stdout: bytes, stderr: bytes, returncode: int, what: str
 
 @dataclass(frozen=True)
 class ExecExecutor:
-    """Runs plugin executables found in CNI_PATH, with a timeout and ETXTBSY retries."""
+    """Runs plugin executables found in CNI_PATH, with a timeout and ETXTBSY retries.
+
+    With `chroot_dir` (Multus's `chrootDir`, e.g. /hostroot where the daemon mounts the
+    host's /), each plugin runs chrooted there: it is looked up in CNI_PATH as the host
+    sees it and finds the host's files (/var/lib/calico/nodename, /run/flannel/subnet.env,
+    its kubeconfig under /etc/cni/net.d) where it expects them.
+    """
 
     timeout: float = DEFAULT_TIMEOUT
     base_env: Mapping[str, str] | None = None
+    chroot_dir: str = ""
+
+    def _command(self, plugin_type: str, path: Sequence[str]) -> tuple[str, list[str], str]:
+        """(executable, argv, what to call it in errors) for one run of `plugin_type`."""
+        if not self.chroot_dir:
+            binary = find_in_path(plugin_type, path)
+            return str(binary), [str(binary)], f"plugin {binary}"
+        root = Path(self.chroot_dir)
+        if not root.is_absolute():
+            raise CNIError(Code.INVALID_NETWORK_CONFIG,
+                           f"chrootDir {self.chroot_dir!r} is not an absolute path",
+                           "set chrootDir to where the host's / is mounted, e.g. /hostroot")
+        if not root.is_dir():
+            raise CNIError(Code.INTERNAL, f"chrootDir {root} does not exist: cannot run "
+                           f"plugin {plugin_type!r} in the host's filesystem",
+                           f"mount the host's / at {root} (hostPath /, mountPropagation "
+                           "HostToContainer; see deploy/daemonset.yaml), or remove chrootDir")
+        inside = find_in_root(plugin_type, path, root)
+        # Why exec chroot(8) instead of calling chroot() in the child: the daemon runs
+        # requests on many threads, and subprocess's preexec_fn runs Python between fork()
+        # and exec(), where a lock another thread held at fork time (the import lock,
+        # logging's, malloc's) can deadlock the child; the docs warn against it with
+        # threads. posix_spawn() has no chroot attribute, and chroot()ing the daemon itself
+        # around each exec under a mutex (as Multus does) changes the root of every thread
+        # while the plugin starts. Without preexec_fn, subprocess forks and execs in C
+        # (async-signal-safe) and chroot(8) does chroot(DIR), chdir("/"), execv(PLUGIN) in
+        # the new process only; the environment and stdin pass through unchanged. The cost
+        # is one more exec per plugin run.
+        # (argv[0] "chroot": its messages then start with "chroot: ", see _chroot_failed)
+        return (_chroot_command(), ["chroot", str(root), inside],
+                f"plugin {inside} (chrootDir {root})")
 
     def execute(self, plugin_type: str, env: Mapping[str, str],
                 conf: Mapping[str, Any] | bytes, path: Sequence[str]) -> Any:
-        binary = find_in_path(plugin_type, path)
+        executable, argv, what = self._command(plugin_type, path)
         stdin = conf if isinstance(conf, bytes) else json.dumps(conf).encode()
         full_env = dict(os.environ if self.base_env is None else self.base_env)
         full_env.update(env)
-        what = f"plugin {binary}"
         for attempt in range(6):
             try:
-                proc = subprocess.run([str(binary)], input=stdin, env=full_env,
+                proc = subprocess.run(argv, executable=executable, input=stdin, env=full_env,
                                       capture_output=True, timeout=self.timeout, check=False)
             except subprocess.TimeoutExpired:
                 raise CNIError(Code.TRY_AGAIN_LATER,
@@ -132,13 +240,32 @@ class ExecExecutor:
                                f"{self.timeout:g} s", "it was killed; the runtime may retry; "
                                "look at why it hangs (a lock, an unreachable server)") from None
             except OSError as e:
-                if e.errno == 26 and attempt < 5:  # ETXTBSY: the binary is being replaced
+                if e.errno == ETXTBSY and attempt < 5:  # the binary is being replaced
                     time.sleep(1)
                     continue
                 raise CNIError(Code.INTERNAL, f"cannot execute {what}: {e.strerror}",
                                "check that the file is an executable for this machine") from None
+            if self.chroot_dir and _chroot_failed(proc):
+                text = proc.stderr.decode(errors="replace").strip()
+                if "Text file busy" in text and attempt < 5:
+                    time.sleep(1)
+                    continue
+                if proc.returncode == 125:
+                    raise CNIError(Code.INTERNAL, f"cannot chroot into {self.chroot_dir} to "
+                                   f"run {what}: {text}", "chrootDir must be the host's / as "
+                                   "mounted here, and chroot needs CAP_SYS_CHROOT (the "
+                                   "DaemonSet's privileged container has it)")
+                raise CNIError(Code.INTERNAL, f"cannot execute {what}: {text}",
+                               "check on the host that the file is an executable for this "
+                               "machine and that its interpreter and libraries exist there")
             return parse_plugin_output(proc.stdout, proc.stderr, proc.returncode, what)
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _chroot_failed(proc: subprocess.CompletedProcess[bytes]) -> bool:
+    """chroot(8) itself failed (not the plugin): its exit codes, its name on stderr."""
+    return (proc.returncode in _CHROOT_FAILURES and not proc.stdout.strip()
+            and proc.stderr.startswith(b"chroot: "))
 
 
 def _describe(plugin: Mapping[str, Any]) -> str:

@@ -57,6 +57,9 @@ class Request:
     ifname: str = ""
     args: CniArgs = CniArgs()
     path: tuple[str, ...] = ()
+    # where plugins this one execs run (a chroot, Multus's chrootDir); "": this filesystem.
+    # Not from the runtime: the meta plugin sets it for the built-ins it runs in process.
+    exec_root: str = ""
 
     def stdin_bytes(self) -> bytes:
         """The config as bytes, for exec'ing a plugin (the runtime's own bytes if any)."""
@@ -108,13 +111,15 @@ def request_from_env(env: Mapping[str, str], stdin: bytes) -> Request:
     return _build(command, env, loads_object(stdin), bytes(stdin))
 
 
-def request_from_conf(env: Mapping[str, str], conf: Mapping[str, Any]) -> Request:
+def request_from_conf(env: Mapping[str, str], conf: Mapping[str, Any],
+                      exec_root: str = "") -> Request:
     """The same Request from a config object already in memory (no JSON round trip): how
     the meta plugin hands a delegate to a built-in plugin in process."""
     command = _checked_command(env)
     if command is Command.VERSION:
         return Request(command=command, config=NetConf(cni_version="", name="", type=""))
-    return _build(command, env, conf, b"")
+    request = _build(command, env, conf, b"")
+    return replace(request, exec_root=exec_root) if exec_root else request
 
 
 _CNI_VARS = ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH")

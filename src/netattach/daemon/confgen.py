@@ -4,6 +4,11 @@ The primary is the alphabetically first `.conf`, `.conflist` or `.json` in the C
 directory other than our own file. The generated conflist has one plugin, the shim, with
 the primary's cniVersion, the union of its plugins' capabilities and `clusterNetwork` =
 the primary file's path. `ConfigManager.poll()` is one reconcile step; `run()` loops it.
+
+The file outlives the daemon (it is not removed on exit): while no daemon answers, the
+shim it names tells the runtime to try again later, so no pod is set up by the plain
+cluster network without the networks it asked for. It is removed when the readiness
+indicator file or the primary disappears, and by `netattach uninstall`.
 """
 
 from __future__ import annotations

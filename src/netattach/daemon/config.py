@@ -1,9 +1,13 @@
 """The daemon's own settings: a JSON file (`--config`) and flags, flags winning.
 
 Keys the daemon itself uses are listed in `DAEMON_KEYS`; every other key of the daemon
-config file is a meta-plugin key (kubeconfig, cniDir, confDir, binDir, logLevel, ...) and
-overrides the same key in the CNI config the shim sends, as Multus's
+config file is a meta-plugin key (kubeconfig, cniDir, confDir, binDir, chrootDir,
+logLevel, ...) and overrides the same key in the CNI config the shim sends, as Multus's
 `overrideCNIConfigWithServerConfig` does.
+
+Without a kubeconfig, a daemon in a pod uses its service account (`using_service_account`):
+the `kubeconfig` override then names it as `in-cluster:<dir>`, which only the daemon's own
+API client factory reads.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-DEFAULT_SOCKET_DIR = "/run/netattach"
-SOCKET_NAME = "netattach.sock"
-GENERATED_CONF = "00-netattach.conflist"
-SHIM_TYPE = "netattach-shim"
+from netattach.node.layout import DEFAULT_SOCKET_DIR, GENERATED_CONF, SHIM_TYPE, SOCKET_NAME
+
+__all__ = ["DEFAULT_SOCKET_DIR", "GENERATED_CONF", "SHIM_TYPE", "SOCKET_NAME", "DaemonConfig",
+           "DaemonConfigError"]
+DEFAULT_SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+IN_CLUSTER = "in-cluster:"  # kubeconfig override: the daemon's service account in <dir>
 
 # daemon config key -> DaemonConfig field. Anything else overrides the CNI config.
 DAEMON_KEYS: Mapping[str, str] = MappingProxyType({
@@ -35,6 +41,7 @@ DAEMON_KEYS: Mapping[str, str] = MappingProxyType({
     "shutdownGrace": "shutdown_grace",
     "networkName": "network_name",
     "shimConfig": "shim_config",
+    "serviceAccountDir": "service_account_dir",
 })
 
 
@@ -62,6 +69,7 @@ class DaemonConfig:
     shutdown_grace: float = 10.0
     network_name: str = "netattach-cni-network"
     readiness_indicator_file: str = ""
+    service_account_dir: str = DEFAULT_SERVICE_ACCOUNT_DIR
     shim_config: Mapping[str, Any] = field(default_factory=_empty)
     overrides: Mapping[str, Any] = field(default_factory=_empty)
 
@@ -73,6 +81,22 @@ class DaemonConfig:
     def kubeconfig(self) -> str:
         value = self.overrides.get("kubeconfig", "")
         return value if isinstance(value, str) else ""
+
+    @property
+    def in_cluster_dir(self) -> str:
+        """The service-account directory when the daemon uses in-cluster credentials."""
+        value = self.kubeconfig
+        return value[len(IN_CLUSTER):] if value.startswith(IN_CLUSTER) else ""
+
+    def using_service_account(self) -> DaemonConfig:
+        """This config with the pod's service account (`service_account_dir`) as the API
+        credentials of the daemon and of every request's meta plugin."""
+        if not self.node_name:
+            raise DaemonConfigError("daemon config: the node name is unknown; pass "
+                                    "--node-name or set NODE_NAME (the pod cache watches "
+                                    "this node's pods)")
+        overrides = {**self.overrides, "kubeconfig": IN_CLUSTER + self.service_account_dir}
+        return replace(self, overrides=MappingProxyType(overrides))
 
     def override(self, conf: Mapping[str, Any]) -> dict[str, Any]:
         """The CNI config the shim sent with the daemon's meta-plugin keys written over it.

@@ -1,24 +1,29 @@
 """`netattach daemon`: wire the pieces together, serve until SIGTERM, clean up.
 
 Startup: logs, metrics, shim install, the socket, the watch caches, config generation.
-Shutdown (SIGTERM/SIGINT): not ready, generated config removed, in-flight requests drained
-(up to `shutdown_grace`), socket removed. All state that matters is on disk (delegate and
-result caches), so a daemon killed with SIGKILL restarts cleanly.
+Shutdown (SIGTERM/SIGINT): not ready, in-flight requests drained (up to `shutdown_grace`),
+socket removed. The generated conflist stays: while the daemon is away (upgrade, OOM kill,
+node reboot order) the runtime keeps calling netattach-shim, which answers "try again
+later" (code 11), so no pod starts on the plain cluster network without the networks it
+asked for. Only `netattach uninstall` and a missing readiness indicator file remove it.
+All state that matters is on disk (delegate and result caches), so a daemon killed with
+SIGKILL restarts cleanly.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import DaemonConfig
+from .config import DaemonConfig, DaemonConfigError
 from .metrics import Metrics
 
 if TYPE_CHECKING:
@@ -50,7 +55,7 @@ class State:
 
 def plugin_factory(cfg: DaemonConfig, cache: KubeCache | None) -> Callable[[str], Plugin]:
     """want_uid -> the meta plugin on the shared watch caches (for the daemon's own
-    kubeconfig; a request naming another kubeconfig gets a client of its own)."""
+    credentials; a request naming another kubeconfig gets a client of its own)."""
     from netattach.attach.meta import MetaPlugin
 
     def for_uid(want_uid: str) -> Plugin:
@@ -88,17 +93,36 @@ def metrics_endpoint(address: str, metrics: Metrics) -> Iterator[None]:
         thread.join(timeout=2)
 
 
+def resolve_credentials(cfg: DaemonConfig, environ: Mapping[str, str]) -> DaemonConfig:
+    """No kubeconfig configured, but in a pod with a service account: use the account, as
+    client libraries do in a pod (so the DaemonSet needs no kubeconfig init container)."""
+    if cfg.kubeconfig:
+        return cfg
+    from netattach.kube.client import KubeClient
+
+    if not KubeClient.service_account_present(cfg.service_account_dir, environ):
+        return cfg
+    return cfg.using_service_account()
+
+
 @contextmanager
 def kube_cache(cfg: DaemonConfig, metrics: Metrics) -> Iterator[KubeCache | None]:
     if not cfg.kubeconfig:
-        log.warning("no kubeconfig: the daemon runs only clusterNetwork/delegates, no NADs")
+        log.warning("no kubeconfig and no service account (%s/token with "
+                    "KUBERNETES_SERVICE_HOST/PORT): the daemon runs only clusterNetwork/"
+                    "delegates, no NADs", cfg.service_account_dir)
         yield None
         return
     from netattach.kube.client import KubeClient
 
     from .watch_cache import KubeCache
 
-    client = KubeClient.from_kubeconfig(cfg.kubeconfig)
+    if cfg.in_cluster_dir:
+        client = KubeClient.from_service_account(cfg.in_cluster_dir)
+        log.info("API server %s, as the pod's service account (%s)", client.server,
+                 cfg.in_cluster_dir)
+    else:
+        client = KubeClient.from_kubeconfig(cfg.kubeconfig)
     cache = KubeCache(client, cfg.node_name, metrics)
     cache.start()
     try:
@@ -116,6 +140,11 @@ def run(cfg: DaemonConfig) -> int:
     from .service import CniService
 
     logs.setup(cfg.log_format, cfg.log_level)
+    try:
+        cfg = resolve_credentials(cfg, os.environ)
+    except DaemonConfigError as e:
+        log.error("%s", e)
+        return 2
     metrics = Metrics.create()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -166,8 +195,9 @@ def run(cfg: DaemonConfig) -> int:
         state.shutting_down = True
         if confgen is not None:
             confgen.join(timeout=5)
-        if manager is not None and manager.remove():
-            log.info("removed %s", manager.target)
+        if manager is not None and manager.target.exists():
+            log.info("keeping %s: until a daemon is back, pod ADDs get code 11 (try again "
+                     "later) instead of starting without their networks", manager.target)
         if not service.admission.wait_idle(cfg.shutdown_grace):
             log.warning("%d request(s) still running at exit", service.admission.pending)
     log.info("stopped")

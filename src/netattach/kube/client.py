@@ -18,7 +18,9 @@ Credentials: a kubeconfig ``tokenFile`` (and the in-cluster service-account toke
 read by lightkube's ``BearerTokenFileAuth``, which re-reads the file whenever the API
 server answers 401; a rotated projected token therefore keeps working (pinned by
 tests/unit/kube/test_kube_client.py::test_token_rotation). A literal ``token`` in a
-kubeconfig cannot rotate: prefer ``tokenFile``.
+kubeconfig cannot rotate: prefer ``tokenFile``. In a pod, ``from_service_account`` needs
+no kubeconfig at all (the token, CA and API server address client-go's InClusterConfig
+reads).
 
 Every failure is raised as a :mod:`netattach.kube.errors` exception naming the object.
 """
@@ -263,6 +265,63 @@ class KubeClient:
         config = KubeConfig.from_one(cluster=cluster, user=User(token_file=str(token_path))).get()
         assert config is not None
         return cls._build(config, timeout, connect_timeout)
+
+    @staticmethod
+    def service_account_present(
+        directory: str | Path = SERVICE_ACCOUNT_DIR, environ: Mapping[str, str] | None = None
+    ) -> bool:
+        """True in a pod with a mounted service-account token and the API server's address
+        in ``KUBERNETES_SERVICE_HOST``/``_PORT`` (what :meth:`from_service_account` reads)."""
+        import os
+
+        env = os.environ if environ is None else environ
+        return bool(
+            env.get("KUBERNETES_SERVICE_HOST")
+            and env.get("KUBERNETES_SERVICE_PORT")
+            and (Path(directory) / "token").is_file()
+        )
+
+    @classmethod
+    def from_service_account(
+        cls,
+        directory: str | Path = SERVICE_ACCOUNT_DIR,
+        *,
+        environ: Mapping[str, str] | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    ) -> KubeClient:
+        """In-cluster client, as client libraries build one in a pod (client-go's
+        InClusterConfig): ``<directory>/token`` (re-read when the kubelet rotates it and
+        the API server answers 401), ``<directory>/ca.crt`` to verify the API server, and
+        ``https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT`` (the service IP, no
+        DNS). ``directory`` and ``environ`` are injectable for tests."""
+        import os
+
+        env = os.environ if environ is None else environ
+        account = Path(directory)
+        host = env.get("KUBERNETES_SERVICE_HOST", "")
+        port = env.get("KUBERNETES_SERVICE_PORT", "")
+        if not host or not port:
+            raise KubeError(
+                "in-cluster config: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are "
+                "not set",
+                hint="run inside a pod (the kubelet sets them), or configure a kubeconfig",
+            )
+        ca = account / "ca.crt"
+        if not ca.is_file():
+            raise KubeError(
+                f"in-cluster config: service-account CA {ca} does not exist",
+                hint="mount the service-account token volume (automountServiceAccountToken: "
+                "true), or configure a kubeconfig",
+            )
+        server = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+        return cls.in_cluster(
+            token_path=account / "token",
+            ca_path=ca,
+            server=server,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+        )
 
     @classmethod
     def _build(cls, config: SingleConfig, timeout: float, connect_timeout: float) -> KubeClient:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import netattach
 from netattach.fsutil import write_atomically
+from netattach.node.layout import SHIM_TYPE
 
 _TEMPLATE = """\
 #!{python} -IS
@@ -69,7 +70,7 @@ class Runtime:
         return cls(python or str(root / "bin" / "python3"), (str(site_dir / "site-packages"),))
 
 
-SHIM_NAME = "netattach-shim"
+SHIM_NAME = SHIM_TYPE  # the executable is named for its type
 
 
 def render_shim(python: str | None = None) -> str:

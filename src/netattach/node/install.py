@@ -11,6 +11,11 @@
   the executables then run with (a DaemonSet's init container uses this; see
   deploy/image/bundle-runtime.py and docs/install.md).
 
+In thick mode the daemon writes `00-netattach.conflist` itself and leaves it in place when
+it stops, so pods wait for it (code 11) instead of starting without their networks.
+`uninstall` removes that file first (before the shim it names), and refuses while a daemon
+still answers on the socket the file names (it would write the file again).
+
 Every change is recorded in a manifest (`<state dir>/install.json`) *before* it is made.
 A file that existed with other bytes is backed up first; a file that existed with the
 same bytes is left alone and never removed. `uninstall` undoes exactly the manifest:
@@ -35,9 +40,9 @@ from typing import Any
 
 import netattach
 from netattach.fsutil import write_atomically
+from netattach.node.layout import GENERATED_CONF  # the same name as the daemon's (thick) file
 from netattach.node.primary import find_primary, primary_conflist
 
-GENERATED_CONF = "00-netattach.conflist"  # the same name as the daemon's (thick) file
 NETWORK_NAME = "netattach-cni-network"
 MANIFEST = "install.json"
 MANIFEST_VERSION = 1
@@ -405,6 +410,49 @@ def _prune_runtimes(paths: NodePaths, runtimes: Sequence[str], keep: str,
 # --- uninstall ----------------------------------------------------------------------------
 
 
+def _daemon_answers(socket_path: Path) -> bool:
+    import socket
+
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(1.0)
+        probe.connect(str(socket_path))
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+
+
+def _remove_daemon_conflist(paths: NodePaths, changes: list[str], warnings: list[str]) -> None:
+    """Thick mode: remove the daemon's generated conflist (it outlives the daemon)."""
+    from netattach.node.layout import DEFAULT_SOCKET_DIR, SHIM_TYPE, SOCKET_NAME
+
+    host_path = f"{paths.cni_conf_dir.rstrip('/')}/{GENERATED_CONF}"
+    here = paths.here(host_path)
+    try:
+        raw = json.loads(here.read_bytes())
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as e:
+        warnings.append(f"{host_path}: cannot read it ({e}), so left in place; remove it by "
+                        "hand if the netattach daemon wrote it")
+        return
+    plugins = raw.get("plugins") if isinstance(raw, dict) else None
+    shim = plugins[0] if isinstance(plugins, list) and plugins else None
+    if not isinstance(shim, dict) or shim.get("type") != SHIM_TYPE:
+        return  # not the daemon's file (thin mode's is in the manifest)
+    socket_dir = str(shim.get("daemonSocketDir") or DEFAULT_SOCKET_DIR)
+    socket_path = paths.here(socket_dir) / SOCKET_NAME
+    if _daemon_answers(socket_path):
+        raise NodeInstallError(
+            f"the netattach daemon still answers on {socket_dir.rstrip('/')}/{SOCKET_NAME} and "
+            f"would write {host_path} again: delete the DaemonSet first (kubectl -n "
+            "kube-system delete daemonset netattach), then run uninstall on the node")
+    here.unlink()
+    changes.append(f"removed {host_path}")
+
+
 def _undo_files(paths: NodePaths, records: Sequence[FileRecord], *, force: bool,
                 changes: list[str]) -> list[FileRecord]:
     """Revert `records` (last first); returns those left alone because they changed."""
@@ -433,10 +481,13 @@ def _undo_files(paths: NodePaths, records: Sequence[FileRecord], *, force: bool,
 def uninstall(paths: NodePaths, *, force: bool = False) -> Outcome:
     """Undo what `install` recorded under `paths`; a no-op when nothing is recorded."""
     manifest = Manifest.load(paths.manifest)
-    if manifest is None:
-        return Outcome((), (f"nothing to uninstall: no {paths.state_dir}/{MANIFEST} under "
-                            f"{paths.root}",))
     changes: list[str] = []
+    warnings: list[str] = []
+    # first, so the runtime stops calling the shim before the shim goes
+    _remove_daemon_conflist(paths, changes, warnings)
+    if manifest is None:
+        return Outcome(tuple(changes), (*warnings, f"nothing else to uninstall: no "
+                                        f"{paths.state_dir}/{MANIFEST} under {paths.root}"))
     left = _undo_files(paths, manifest.files, force=force, changes=changes)
     if left:
         write_atomically(paths.manifest, replace(manifest, files=tuple(left)).to_bytes(),
@@ -462,4 +513,4 @@ def uninstall(paths: NodePaths, *, force: bool = False) -> Outcome:
             changes.append(f"removed directory {d}")
         except OSError:
             continue  # not empty: something else lives there now
-    return Outcome(tuple(changes))
+    return Outcome(tuple(changes), tuple(warnings))

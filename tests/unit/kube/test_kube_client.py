@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from tests.kubeapi.fixture import KubeAPIHandle
-from tests.kubeapi.server import PODS
+from tests.kubeapi.incluster import ServiceAccountVolume, TLSFiles, make_tls
+from tests.kubeapi.server import PODS, FakeKubeAPI
 
 from netattach.kube import (
     NETWORK_STATUS_ANNOTATION,
@@ -266,6 +267,65 @@ def test_in_cluster_without_token(tmp_path: Path) -> None:
         KubeClient.in_cluster(
             token_path=tmp_path / "missing", ca_path=None, server="http://127.0.0.1:1"
         )
+
+
+@pytest.fixture
+def https_api(tmp_path: Path) -> Iterator[tuple[FakeKubeAPI, TLSFiles]]:
+    """The fake API server over HTTPS, its certificate signed by a throw-away CA."""
+    tls = make_tls(tmp_path / "tls")
+    server = FakeKubeAPI(tokens=["sa-token-1"], tls=tls.server_pair).start()
+    try:
+        yield server, tls
+    finally:
+        server.stop()
+
+
+def test_from_service_account_as_in_a_pod_with_a_rotating_token(
+    https_api: tuple[FakeKubeAPI, TLSFiles], tmp_path: Path
+) -> None:
+    server, tls = https_api
+    server.create(PODS, {"metadata": {"name": "p", "namespace": "default"}, "spec": {}})
+    sa = ServiceAccountVolume(tmp_path / "serviceaccount", "sa-token-1", tls.ca)
+    env = {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(server.port)}
+    assert KubeClient.service_account_present(sa.directory, env)
+    with KubeClient.from_service_account(sa.directory, environ=env, timeout=5) as c:
+        assert c.server == f"https://127.0.0.1:{server.port}"
+        assert c.get_pod("default", "p").name == "p"
+        for token in ("sa-token-2", "sa-token-3"):  # the kubelet refreshes, the old one expires
+            sa.rotate(token)
+            server.set_tokens([token])
+            assert c.get_pod("default", "p").name == "p"
+    server.settle()
+    assert [r.token for r in server.requests if r.status == 200] == [
+        "sa-token-1", "sa-token-2", "sa-token-3"]
+    assert [r.token for r in server.requests if r.status == 401] == ["sa-token-1", "sa-token-2"]
+
+
+def test_from_service_account_verifies_the_api_server_against_its_ca(
+    https_api: tuple[FakeKubeAPI, TLSFiles], tmp_path: Path
+) -> None:
+    server, _ = https_api
+    other = make_tls(tmp_path / "other")
+    sa = ServiceAccountVolume(tmp_path / "serviceaccount", "sa-token-1", other.ca)
+    env = {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(server.port)}
+    with (KubeClient.from_service_account(sa.directory, environ=env, timeout=5) as c,
+          pytest.raises(Unreachable, match="CERTIFICATE_VERIFY_FAILED")):
+        c.get_pod("default", "p")
+
+
+def test_service_account_missing_pieces(tmp_path: Path) -> None:
+    env = {"KUBERNETES_SERVICE_HOST": "fd00::1", "KUBERNETES_SERVICE_PORT": "443"}
+    assert not KubeClient.service_account_present(tmp_path, env)  # no token
+    (tmp_path / "token").write_text("t")
+    assert KubeClient.service_account_present(tmp_path, env)
+    assert not KubeClient.service_account_present(tmp_path, {})  # not in a pod
+    with pytest.raises(KubeError, match="ca.crt does not exist"):
+        KubeClient.from_service_account(tmp_path, environ=env)
+    with pytest.raises(KubeError, match="KUBERNETES_SERVICE_HOST"):
+        KubeClient.from_service_account(tmp_path, environ={})
+    (tmp_path / "ca.crt").write_text(make_tls(tmp_path / "tls").ca.read_text())
+    with KubeClient.from_service_account(tmp_path, environ=env) as c:
+        assert c.server == "https://[fd00::1]:443"
 
 
 def test_bad_kubeconfig(tmp_path: Path) -> None:

@@ -205,6 +205,57 @@ def test_thick_mode_installs_only_the_shim(node: NodePaths):
         install(thin(node))
 
 
+def _daemon_wrote_its_conflist(node: NodePaths) -> Path:
+    """What `netattach daemon --cni-config-dir` writes (and keeps when it stops)."""
+    from netattach.daemon.confgen import render
+
+    conf = node.root / "etc/cni/net.d"
+    target = conf / GENERATED_CONF
+    target.write_bytes(render(conf / "10-flannel.conflist", socket_dir="/run/netattach",
+                              network_name="netattach-cni-network"))
+    return target
+
+
+def test_uninstall_removes_the_daemons_conflist_first_and_not_while_it_runs(node: NodePaths):
+    import socket
+
+    before = snapshot(node.root / "etc")
+    install(InstallOptions(paths=node, mode="thick"))
+    generated = _daemon_wrote_its_conflist(node)
+    sock_dir = node.root / "run/netattach"
+    sock_dir.mkdir(parents=True)
+    daemon = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        daemon.bind(str(sock_dir / "netattach.sock"))
+        daemon.listen(1)
+        with pytest.raises(NodeInstallError, match="delete the DaemonSet first"):
+            uninstall(node)
+        assert generated.exists() and (node.root / "opt/cni/bin/netattach-shim").exists()
+    finally:
+        daemon.close()  # the daemon is gone; its socket file may stay (SIGKILL)
+    outcome = uninstall(node)
+    assert outcome.changes[:2] == ("removed /etc/cni/net.d/00-netattach.conflist",
+                                   "removed /opt/cni/bin/netattach-shim")
+    assert snapshot(node.root / "etc") == before
+    assert not (node.root / "opt/cni/bin/netattach-shim").exists()
+
+
+def test_uninstall_without_a_manifest_still_removes_the_daemons_conflist(node: NodePaths):
+    generated = _daemon_wrote_its_conflist(node)
+    (node.root / "etc/cni/net.d/01-other.conflist").write_text(json.dumps(
+        {"cniVersion": "1.0.0", "name": "x", "plugins": [{"type": "bridge"}]}))
+    outcome = uninstall(node)
+    assert outcome.changes == ("removed /etc/cni/net.d/00-netattach.conflist",)
+    assert "nothing else to uninstall" in outcome.warnings[-1]
+    assert not generated.exists()
+    assert (node.root / "etc/cni/net.d/01-other.conflist").exists()
+    # a file of that name that is not the daemon's is left alone
+    (node.root / "etc/cni/net.d" / GENERATED_CONF).write_text(json.dumps(
+        {"cniVersion": "1.0.0", "name": "y", "plugins": [{"type": "bridge"}]}))
+    assert uninstall(node).changes == ()
+    assert (node.root / "etc/cni/net.d" / GENERATED_CONF).exists()
+
+
 def test_cli_round_trip(node: NodePaths):
     before = snapshot(node.root)
     run = [*NETATTACH, "install", "--root", str(node.root), "--kubeconfig",
