@@ -137,7 +137,8 @@ def probe_before_configure(nl: NetlinkSession, ifname: str, result: Result,
         raise plugin_error(f"failed to probe the addresses of {ifname!r}: {e}",
                            "see the kernel's reason; or turn the probe off with "
                            f'"{PROBE_KEY}": false') from None
-    for ip, mac in found.items():
+    if found:
+        ip, mac = next(iter(found.items()))
         addr = next(a for a in wanted if a.ip == ip)
         how = "an ARP probe" if ip.version == 4 else "a duplicate address detection probe"
         raise plugin_error(
