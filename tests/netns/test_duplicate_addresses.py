@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from netattach.attach.delegate_cache import DelegateCache, Delegate, PodAttachments
+from netattach.attach.delegate_cache import Delegate, DelegateCache, PodAttachments
 from netattach.doctor.findings import Finding
 from netattach.doctor.main import DoctorOptions, diagnose
 from netattach.doctor.preadd import address_findings_before_add
