@@ -246,8 +246,8 @@ def test_report_says_what_was_checked() -> None:
     text = render_text([], checked=checked_summary(nothing_given))
     assert text == ("netattach doctor: no findings.\n"
                     "checked no NADs (give -f FILE or --kubeconfig to check them); the node: "
-                    "3 links in its namespace, stacked links in 1 namespace; host network "
-                    "config under /: 1 file\n")
+                    "3 links in its namespace, links and addresses in 1 namespace; host "
+                    "network config under /: 1 file\n")
     given = c.Inputs(nads=(vlan_nad(), vlan_nad("b")), pods=(pod("a", "vlan100-conf"),))
     assert checked_summary(given) == "checked 2 NADs and 1 pod"
 

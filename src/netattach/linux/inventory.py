@@ -243,20 +243,38 @@ class NsLink:
 STACKED = frozenset({"vlan", "macvlan", "ipvlan", "macvtap", "ipvtap"})
 
 
-def _parent_ns(nl: Any, lk: Link, ns: NamespaceInfo, spaces: list[NamespaceInfo]
-               ) -> NamespaceInfo | None:
-    """The namespace of `lk`'s lower device (None: not found among `spaces`)."""
-    if lk.link_netnsid is None:
-        return ns
+def _peer_namespaces(nl: Any, ns: NamespaceInfo, spaces: list[NamespaceInfo],
+                     wanted: Collection[int]) -> dict[int, NamespaceInfo]:
+    """nsid (as `ns` numbers them) -> namespace, for the nsids in `wanted` only."""
+    found: dict[int, NamespaceInfo] = {}
+    if not wanted:
+        return found
     for other in spaces:
         if other.id == ns.id:
             continue
         try:
-            if nl.netnsid_of(other.path) == lk.link_netnsid:
-                return other
+            nsid = nl.netnsid_of(other.path)
         except (LinuxNetError, OSError):
             continue
-    return None
+        if nsid in wanted:
+            found[nsid] = other
+            if len(found) == len(wanted):
+                break
+    return found
+
+
+def _parents(nl: Any, links: Iterable[Link], ns: NamespaceInfo, spaces: list[NamespaceInfo]
+             ) -> dict[int, NamespaceInfo]:
+    """ifindex -> the namespace of its lower device, for the stacked `links` of `ns`."""
+    stacked = [lk for lk in links if lk.kind in STACKED and lk.parent_index is not None]
+    peers = _peer_namespaces(nl, ns, spaces, {lk.link_netnsid for lk in stacked
+                                              if lk.link_netnsid is not None})
+    out = {}
+    for lk in stacked:
+        parent = ns if lk.link_netnsid is None else peers.get(lk.link_netnsid)
+        if parent is not None:
+            out[lk.index] = parent
+    return out
 
 
 def _ns_link(lk: Link, ns: NamespaceInfo, addresses: tuple[str, ...],
@@ -292,9 +310,7 @@ def list_links(namespaces: list[NamespaceInfo] | None = None, *,
             addrs: dict[int, list[str]] = {}
             for a in nl.addresses():
                 addrs.setdefault(a.index, []).append(str(a.interface))
-            parents = {lk.index: p for lk in links
-                       if lk.kind in STACKED and lk.parent_index is not None
-                       and (p := _parent_ns(nl, lk, ns, spaces)) is not None}
+            parents = _parents(nl, links, ns, spaces)
         dumps[ns.id] = (links, addrs, parents)
     names = {ident: {lk.index: lk.name for lk in d[0]} for ident, d in dumps.items()}
     out: list[NsLink] = []
@@ -347,17 +363,17 @@ def address_holders(ips: Collection[Any], namespaces: list[NamespaceInfo] | None
         except LinuxNetError:
             continue
         with nl:
-            for index, addrs in per_link.items():
-                lk = nl.find_link(index)
-                if lk is None:
-                    continue
-                parent = pname = None
-                if lk.kind in STACKED and lk.parent_index is not None:
-                    parent = _parent_ns(nl, lk, ns, spaces)
-                    if parent is not None and parent.id == ns.id:
-                        found = nl.find_link(lk.parent_index)
-                        pname = found.name if found is not None else None
-                    elif parent is not None:
+            found = [lk for lk in (nl.find_link(i) for i in per_link) if lk is not None]
+            parents = _parents(nl, found, ns, spaces)
+            for lk in found:
+                addrs = per_link[lk.index]
+                parent = parents.get(lk.index)
+                pname = None
+                if parent is not None and lk.parent_index is not None:
+                    if parent.id == ns.id:
+                        lower = nl.find_link(lk.parent_index)
+                        pname = lower.name if lower is not None else None
+                    else:
                         if parent.id not in names:
                             names[parent.id] = _names_in(parent)
                         pname = names[parent.id].get(lk.parent_index)
