@@ -264,3 +264,14 @@ def test_yaml_sources_multi_document(tmp_path: Path) -> None:
     assert [n.key for n in src.nads] == ["default/vlan100-conf"]
     assert [(p.key, p.node_name) for p in src.pods] == [("default/p", "n1")]
     assert "document 1" in src.nads[0].origin
+
+
+def test_what_the_pre_add_checks_import_from_checks_is_there() -> None:
+    """attach.preflight imports these names from doctor.checks (Inputs and parse_nad live in
+    doctor.model now)."""
+    from netattach.doctor.checks import Inputs, parse_nad  # noqa: F401
+    for name in ("run_checks", "check_vlan_range", "check_masters", "check_master_down",
+                 "check_mtu", "check_default_route_interface", "check_vlan_conflict"):
+        assert callable(getattr(c, name))
+    [att] = c.parse_nad(vlan_nad())
+    assert (att.type, att.master, att.vlan_id) == ("vlan", "enp16s0f0", 100)

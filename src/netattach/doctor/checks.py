@@ -13,7 +13,9 @@ from typing import Any
 
 from .findings import ERROR, WARNING, Finding
 from .hostconfig import HostConfig
-from .model import DEFAULT_CNI_BIN_DIRS as DEFAULT_CNI_BIN_DIRS  # re-exported
+
+# re-exported: the pre-ADD checks (attach.preflight) and doctor.main import them from here
+from .model import DEFAULT_CNI_BIN_DIRS as DEFAULT_CNI_BIN_DIRS
 from .model import SHARED_KEY as SHARED_KEY
 from .model import (
     Attachment,
@@ -25,6 +27,7 @@ from .model import (
     selections,
     static_requests,
 )
+from .model import parse_nad as parse_nad
 from .node import NodeLink
 
 # NAD keys read by doctor and the pre-ADD checks (documented in docs/doctor.md)
