@@ -80,3 +80,15 @@ def test_off_by_default_and_other_interfaces_untouched(lab) -> None:
                        ips=(IPConfig(ipaddress.ip_interface("192.0.2.2/24"), interface=0),))
         probe_before_configure(nl, ifname, other, QUICK)
     assert state(ip_json, pod, ifname) == (False, [])
+
+
+def test_configure_iface_after_the_probe_configures_as_before(lab) -> None:
+    """The order configure_iface will use: probe, then addresses, then link up."""
+    from netattach.plugins.common import configure_iface
+
+    pod, ifname, _mac, ip_json = lab
+    res = result(ifname, "192.0.2.9/24")
+    with netlink_session(pod.path) as nl:
+        probe_before_configure(nl, ifname, res, QUICK)
+        configure_iface(nl, ifname, res)
+    assert state(ip_json, pod, ifname) == (True, ["192.0.2.9"])
