@@ -77,7 +77,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return run_doctor(DoctorOptions(
         files=tuple(args.files or ()), kubeconfig=kubeconfig, namespace=args.namespace or "",
         root=args.root, cni_bin_dirs=tuple(args.cni_bin_dirs or ("/opt/cni/bin",)),
-        node_name=args.node_name or "", output=args.output))
+        node_name=args.node_name or "", output=args.output, cni_dir=args.cni_dir))
 
 
 def _node_paths(args: argparse.Namespace) -> NodePaths:
@@ -201,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cni-bin-dir", dest="cni_bin_dirs", action="append",
                    help="CNI plugin directory (repeatable; default /opt/cni/bin)")
     p.add_argument("--node-name", help="this node's name: only its pods count")
+    p.add_argument("--cni-dir", default="/var/lib/cni/multus",
+                   help="the meta plugin's cniDir: delegate caches of this node's pods "
+                   "(default /var/lib/cni/multus)")
     p.add_argument("-o", "--output", choices=("text", "json"), default="text")
     p.set_defaults(func=_cmd_doctor)
 

@@ -61,13 +61,15 @@ def state(netns_factory, tmp_path):
 
 
 def doctor(node, root: Path, files: str, **kw) -> list[Finding]:
+    kw.setdefault("cni_dir", str(root / "var/lib/cni/multus"))  # not the machine's caches
     opts = DoctorOptions(files=(files,), root=str(root), **kw)
     return run_in_netns(node.path, diagnose, opts)
 
 
 def cli(node, root: Path, files: str, *extra: str) -> tuple[int, str]:
     p = subprocess.run(["ip", "netns", "exec", node.name, sys.executable, "-m", "netattach",
-                        "doctor", "--root", str(root), "-f", files, *extra],
+                        "doctor", "--root", str(root), "--cni-dir",
+                        str(root / "var/lib/cni/multus"), "-f", files, *extra],
                        capture_output=True, text=True, env={**os.environ, "KUBECONFIG": ""})
     return p.returncode, p.stdout + p.stderr
 
@@ -117,7 +119,7 @@ def test_master_down_and_no_carrier(state, netns_factory) -> None:
     ip("-n", node.name, "link", "set", spare, "down")
     found = doctor(node, root, docs(nad_yaml("mv", {"type": "macvlan", "master": spare})))
     f = only(found, "master-down")
-    assert f.severity == "warning" and f.fix[0] == f"ip link set {spare} up"
+    assert f.severity == "error" and f.fix[0] == f"ip link set {spare} up"
     # up, but its peer is down: no carrier
     peer = netns_factory.make_netns("p2")
     a, b = netns_factory.make_veth(node, peer)
@@ -165,8 +167,9 @@ def test_static_address_is_the_nodes_own(state) -> None:
                  pod_yaml("b", [{"name": "mv", "ips": ["192.0.2.1/24"]}]))
     found = doctor(node, root, files)
     assert only(found, "static-ip-duplicate").severity == "error"
-    own = [f for f in found if f.id == "address-in-node-subnet"]
-    assert own and own[0].title == f"192.0.2.1 is the node's own address on {parent}"
+    own = [f for f in found if f.id == "duplicate-address-node"]
+    assert {f.title for f in own} == {f"192.0.2.1 is the node's own address on {parent}"}
+    assert {f.severity for f in own} == {"error"} and len(own) == 2  # one per pod
 
 
 def test_unknown_plugin_and_ipam(state, tmp_path) -> None:

@@ -110,8 +110,29 @@ def test_master_down_and_no_carrier() -> None:
                          nad("b", type="vlan", master="eth3", vlanId=5)),
                    node=node(down, nocarrier))
     assert [(f.id, f.severity) for f in c.check_masters(inp)] == [
-        ("master-down", "warning"), ("master-no-carrier", "warning")]
-    assert c.check_masters(inp)[0].fix[0] == "ip link set eth2 up"
+        ("master-no-carrier", "warning")]
+    # down: no frame leaves any pod on it, an error in doctor...
+    [down_f] = c.check_master_down(inp)
+    assert (down_f.id, down_f.severity, down_f.reason) == ("master-down", "error", "MasterDown")
+    assert down_f.fix[0] == "ip link set eth2 up"
+    assert "eth2 is down" in down_f.evidence[1] and "cut off" in down_f.evidence[1]
+    assert [f.id for f in c.run_checks(inp) if f.is_error] == ["master-down"]
+    # ...and a warning before an ADD (the ADD goes on, a Warning event says why)
+    from dataclasses import replace
+
+    [pre] = c.check_master_down(replace(inp, master_down_severity="warning"))
+    assert (pre.severity, pre.title) == ("warning", down_f.title)
+
+
+def test_master_down_names_the_pods_attached_to_it() -> None:
+    down = NodeLink("eth2", admin_up=False, oper_state="DOWN")
+    pod_mv = NodeLink("net1", kind="macvlan", netns="/run/netns/cni-1", in_node=False,
+                      parent="eth2", parent_netns="host", parent_in_node=True)
+    [f] = c.check_master_down(c.Inputs(nads=(nad("mv", type="macvlan", master="eth2"),),
+                                       node=node(down, pod_mv)))
+    assert "attached now: net1 in namespace /run/netns/cni-1" in f.evidence
+    up = c.Inputs(nads=(nad("mv", type="macvlan", master="enp16s0f0"),), node=node())
+    assert c.check_master_down(up) == []
 
 
 def test_mtu_too_large() -> None:
@@ -166,10 +187,11 @@ def test_static_ip_duplicate_and_in_node_subnet() -> None:
     dup = [f for f in found if f.id == "static-ip-duplicate"]
     assert len(dup) == 1 and dup[0].reason == "StaticIPConflict"
     assert any("pod default/a" in e for e in dup[0].evidence)
-    subnet = {(f.title, f.severity) for f in found if f.id == "address-in-node-subnet"}
-    assert ("192.0.2.10 is the node's own address on enp16s0f0", "error") in subnet
-    assert ("192.0.2.50 is inside the node's subnet 192.0.2.0/24 on enp16s0f0",
-            "warning") in subnet
+    # the node's own address is duplicate-address-node; the same subnet alone is normal
+    assert [f.id for f in found] == ["static-ip-duplicate"]
+    [own] = c.check_duplicate_address_node(inp)
+    assert (own.title, own.severity) == ("192.0.2.10 is the node's own address on enp16s0f0",
+                                         "error")
 
 
 def test_range_overlaps_static_on_same_segment() -> None:
@@ -224,8 +246,8 @@ def test_report_says_what_was_checked() -> None:
     text = render_text([], checked=checked_summary(nothing_given))
     assert text == ("netattach doctor: no findings.\n"
                     "checked no NADs (give -f FILE or --kubeconfig to check them); the node: "
-                    "3 links in its namespace, stacked links in 1 namespace; host network "
-                    "config under /: 1 file\n")
+                    "3 links in its namespace, links and addresses in 1 namespace; host "
+                    "network config under /: 1 file\n")
     given = c.Inputs(nads=(vlan_nad(), vlan_nad("b")), pods=(pod("a", "vlan100-conf"),))
     assert checked_summary(given) == "checked 2 NADs and 1 pod"
 
@@ -242,3 +264,14 @@ def test_yaml_sources_multi_document(tmp_path: Path) -> None:
     assert [n.key for n in src.nads] == ["default/vlan100-conf"]
     assert [(p.key, p.node_name) for p in src.pods] == [("default/p", "n1")]
     assert "document 1" in src.nads[0].origin
+
+
+def test_what_the_pre_add_checks_import_from_checks_is_there() -> None:
+    """attach.preflight imports these names from doctor.checks (Inputs and parse_nad live in
+    doctor.model now)."""
+    from netattach.doctor.checks import Inputs, parse_nad  # noqa: F401
+    for name in ("run_checks", "check_vlan_range", "check_masters", "check_master_down",
+                 "check_mtu", "check_default_route_interface", "check_vlan_conflict"):
+        assert callable(getattr(c, name))
+    [att] = c.parse_nad(vlan_nad())
+    assert (att.type, att.master, att.vlan_id) == ("vlan", "enp16s0f0", 100)

@@ -9,6 +9,7 @@ is the vlan plugin's own EEXIST sentence, so users see one story either way.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from netattach.cni.errors import CNIError, Code
@@ -30,6 +31,7 @@ log = logging.getLogger("netattach")
 HOST_TYPES = frozenset({"vlan", "macvlan", "ipvlan", "host-device"})
 # what the plugin itself would have said, in front of the finding's title
 _PLUGIN_WORDS = {"vlan-conflict": "failed to create vlan: file exists: "}
+WARNING_EVENTS = frozenset({"MasterDown", "DuplicateAddress"})
 _CODES = {"vlan-id-out-of-range": Code.INVALID_NETWORK_CONFIG,
           "mtu-too-large": Code.INVALID_NETWORK_CONFIG,
           "default-route-interface": Code.INVALID_NETWORK_CONFIG}
@@ -64,24 +66,37 @@ def _inputs(nads: list[NadSource]) -> Inputs | None:
                   pod_holder_severity=ERROR)
 
 
-def check_before_add(att: PodAttachments, cfg: MetaConfig | None = None) -> list[Finding]:
-    """Error and warning findings for this pod's delegates (reads the node, changes nothing)."""
+def check_before_add(att: PodAttachments, cfg: MetaConfig | None = None,
+                     pods: Sequence[Pod] = ()) -> list[Finding]:
+    """Error and warning findings for this pod's delegates (reads the node, changes nothing).
+
+    `pods`: pods whose network-status to compare addresses with, when at hand without an
+    API call (the daemon's cache of this node's pods).
+    """
+    from dataclasses import replace
+
     from netattach.doctor import checks as c
-    from netattach.doctor.findings import sort_findings
+    from netattach.doctor.delegates import DEFAULT_CNI_DIR
+    from netattach.doctor.findings import WARNING, sort_findings
+    from netattach.doctor.preadd import address_findings_before_add
+    from netattach.doctor.sources import PodSource
 
     inp = _inputs([n for _, n in _sources(att)])
-    if inp is None:
-        return []
-    found = c.run_checks(inp, (c.check_vlan_range, c.check_masters, c.check_mtu,
-                               c.check_default_route_interface, c.check_vlan_conflict))
-    if any(f.id == "vlan-conflict" for f in found):
-        from dataclasses import replace
+    found: list[Finding] = []
+    if inp is not None:
+        found = c.run_checks(inp, (c.check_vlan_range, c.check_masters, c.check_mtu,
+                                   c.check_default_route_interface, c.check_vlan_conflict))
+        if any(f.id == "vlan-conflict" for f in found):
+            from netattach.doctor.hostconfig import read_host_config
 
-        from netattach.doctor.hostconfig import read_host_config
-
-        # only now read /etc/netplan & co., to say who configured the holder
-        inp = replace(inp, host=read_host_config("/"))
-        found = [f for f in found if f.id != "vlan-conflict"] + c.check_vlan_conflict(inp)
+            # only now read /etc/netplan & co., to say who configured the holder
+            inp = replace(inp, host=read_host_config("/"))
+            found = [f for f in found if f.id != "vlan-conflict"] + c.check_vlan_conflict(inp)
+        # a master that is down: the pod starts, but no frame leaves it (a Warning event)
+        found += c.check_master_down(replace(inp, master_down_severity=WARNING))
+    found += address_findings_before_add(
+        att, cfg.cni_dir if cfg else DEFAULT_CNI_DIR, node=inp.node if inp else None,
+        pods=[PodSource(p.namespace, p.name, p.node_name, p.annotations) for p in pods])
     return sort_findings(found)
 
 
@@ -97,18 +112,23 @@ def finding_error(att: PodAttachments, d: Delegate, f: Finding) -> CNIError:
 
 def enforce_before_add(att: PodAttachments, cfg: MetaConfig, kube: KubeAPI | None,
                        pod: Pod | None) -> None:
-    """Raise the first error finding as a CNIError and record a Warning event on the pod.
+    """Raise the first error finding as a CNIError, with a Warning event on the pod; the
+    warnings that matter to the pod's traffic (a master down, a duplicate address) are
+    events too, and the ADD goes on.
 
-    A failure of the checks themselves never blocks the ADD (it is logged).
+    A failure of the checks themselves never blocks the ADD (it is logged as an error).
     """
     try:
-        findings = check_before_add(att, cfg)
+        local = kube.local_pods() if kube is not None else None
+        findings = check_before_add(att, cfg, local or ())
     except Exception as e:  # noqa: BLE001 - the plugins still check for themselves
-        log.warning("pre-ADD checks of %s skipped: %s", att.pod_ref, e)
+        log.error("pre-ADD checks of %s skipped: %s", att.pod_ref, e)
         return
     for f in findings:
         if f.severity != "error":
             log.info("pre-ADD %s %s: %s", f.severity, f.id, f.title)
+            if f.reason in WARNING_EVENTS and kube is not None and pod is not None:
+                kube.record_event(pod, "Warning", f.reason, f"{f.title}; {'; '.join(f.fix)}")
     errors = [f for f in findings if f.severity == "error"]
     if not errors:
         return

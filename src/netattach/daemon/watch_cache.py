@@ -148,6 +148,9 @@ class CachedKube:
             return [n for n in self.cache.nads() if not namespace or n.namespace == namespace]
         return self._live("list-nads", lambda: self.cache.client.list_nads(namespace))
 
+    def local_pods(self) -> list[Pod] | None:
+        return self.cache.pods() if self.cache.synced() else None
+
     def set_network_status(self, namespace: str, name: str, uid: str, status_json: str) -> bool:
         return self._live("set-network-status", lambda: self.cache.client.
                           set_network_status(namespace, name, uid, status_json))

@@ -9,109 +9,33 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from .findings import ERROR, WARNING, Finding
 from .hostconfig import HostConfig
-from .node import NodeLink, NodeSnapshot
-from .sources import NadSource, PodSource
 
-DEFAULT_CNI_BIN_DIRS = ("/opt/cni/bin",)
-NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
+# re-exported: the pre-ADD checks (attach.preflight) and doctor.main import them from here
+from .model import DEFAULT_CNI_BIN_DIRS as DEFAULT_CNI_BIN_DIRS
+from .model import SHARED_KEY as SHARED_KEY
+from .model import (
+    Attachment,
+    Inputs,
+    StaticRequest,
+    _edit,
+    attachments,
+    nad_index,
+    selections,
+    static_requests,
+)
+from .model import parse_nad as parse_nad
+from .node import NodeLink
+
 # NAD keys read by doctor and the pre-ADD checks (documented in docs/doctor.md)
-SHARED_KEY = "shared"
 ALLOW_DEFAULT_ROUTE_KEY = "allowDefaultRouteInterface"
 MASTER_TYPES = ("vlan", "macvlan", "ipvlan")
 # bridges that container runtimes and CNIs create themselves: never "stale"
 RUNTIME_BRIDGES = ("docker0", "cni0", "cbr0", "virbr", "br-", "cilium", "flannel", "kube-",
                    "lxdbr", "podman", "weave", "nodelocaldns")
-
-
-@dataclass(frozen=True)
-class Inputs:
-    """Everything a check may look at. `node`/`host` None: that part was not read."""
-
-    nads: tuple[NadSource, ...] = ()
-    pods: tuple[PodSource, ...] = ()
-    node: NodeSnapshot | None = None
-    host: HostConfig | None = None
-    cni_bin_dirs: tuple[str, ...] = DEFAULT_CNI_BIN_DIRS
-    node_name: str = ""
-    pod_holder_severity: str = WARNING  # a VLAN held by another pod: error before an ADD
-
-
-@dataclass(frozen=True)
-class Attachment:
-    """One plugin entry of a NAD, reduced to what the checks need."""
-
-    nad: NadSource
-    type: str
-    raw: Mapping[str, Any]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.raw.get(key, default)
-
-    @property
-    def master(self) -> str | None:
-        """The host-side device: master (vlan/macvlan/ipvlan) or device (host-device)."""
-        key = "device" if self.type == "host-device" else "master"
-        value = self.raw.get(key)
-        return value if isinstance(value, str) and value else None
-
-    @property
-    def in_container(self) -> bool:
-        return self.raw.get("linkInContainer") is True
-
-    @property
-    def shared(self) -> bool:
-        return self.raw.get(SHARED_KEY) is True
-
-    @property
-    def vlan_id(self) -> int | None:
-        vid = self.raw.get("vlanId", 0 if self.type == "vlan" else None)
-        return vid if isinstance(vid, int) and not isinstance(vid, bool) else None
-
-    @property
-    def ipam(self) -> Mapping[str, Any]:
-        ipam = self.raw.get("ipam")
-        return ipam if isinstance(ipam, Mapping) else {}
-
-    def segment(self) -> tuple[str, ...]:
-        """The L2 segment this attachment lands on, to compare addresses across NADs."""
-        if self.type == "vlan" and self.master:
-            return ("vlan", self.master, str(self.vlan_id))
-        if self.type in ("macvlan", "ipvlan", "host-device") and self.master:
-            return ("link", self.master)
-        if self.type == "bridge":
-            return ("bridge", str(self.raw.get("bridge", "cni0")), str(self.raw.get("vlan", 0)))
-        return ("nad", self.nad.key)
-
-    def where(self) -> str:
-        return f"NAD {self.nad.key} ({self.nad.origin})"
-
-
-def parse_nad(nad: NadSource) -> list[Attachment]:
-    """The plugin entries of a NAD's config; [] when empty or invalid (see check_nad_config)."""
-    from netattach.cni.config import NetConfList
-    from netattach.cni.errors import CNIError
-
-    if not nad.config.strip():
-        return []
-    try:
-        conflist = NetConfList.from_any_bytes(nad.config)
-    except (CNIError, ValueError):
-        return []
-    return [Attachment(nad, str(p.get("type")), p) for p in conflist.plugins]
-
-
-def attachments(inp: Inputs) -> Iterator[Attachment]:
-    for nad in inp.nads:
-        yield from parse_nad(nad)
-
-
-def _edit(nad: NadSource) -> str:
-    return f"kubectl edit net-attach-def -n {nad.namespace} {nad.name}"
 
 
 # -- 1. NAD config: parses, plugins and IPAM exist --------------------------------------------
@@ -194,15 +118,7 @@ def check_masters(inp: Inputs) -> list[Finding]:
                  "or give the NIC the same name on every node (a systemd .link file or a "
                  "udev rule)"),
                 a.nad.key, "MasterMissing"))
-        elif not link.admin_up:
-            out.append(Finding(
-                "master-down", WARNING, f"NAD {a.nad.key}: master {link.name} is down",
-                (f"{a.where()} uses {link.name}", f"{link.name} is administratively down "
-                 f"(state {link.oper_state}): pods attach but no frame leaves"),
-                (f"ip link set {link.name} up", "and make it permanent in the host's "
-                 "network config (netplan/networkd/NetworkManager)"),
-                a.nad.key, "MasterDown"))
-        elif link.oper_state in ("DOWN", "LOWERLAYERDOWN", "NOTPRESENT"):
+        elif link.admin_up and link.oper_state in ("DOWN", "LOWERLAYERDOWN", "NOTPRESENT"):
             out.append(Finding(
                 "master-no-carrier", WARNING,
                 f"NAD {a.nad.key}: master {link.name} has no carrier",
@@ -211,6 +127,35 @@ def check_masters(inp: Inputs) -> list[Finding]:
                 (f"check the cable and the switch port of {link.name} (ip link show "
                  f"{link.name}; ethtool {link.name})",),
                 a.nad.key, "MasterNoCarrier"))
+    return out
+
+
+def check_master_down(inp: Inputs) -> list[Finding]:
+    """An administratively down master: no frame leaves any pod attached to it. An error
+    in doctor; before an ADD, `master_down_severity=WARNING` (the ADD goes on: the pod
+    works once the master is up, and a Warning event says why it cannot talk until then)."""
+    if inp.node is None:
+        return []
+    out: list[Finding] = []
+    for a in _host_side(inp):
+        link = inp.node.node_link(a.master or "")
+        if link is None or link.admin_up:
+            continue
+        key = "device" if a.type == "host-device" else "master"
+        users = [c.describe() for c in inp.node.children(link.name)]
+        consequence = (f"the {a.type} device is moved into the pod down: the pod has no link"
+                       if a.type == "host-device" else
+                       f"every pod attached to it is cut off: no frame leaves {link.name}")
+        out.append(Finding(
+            "master-down", inp.master_down_severity,
+            f"NAD {a.nad.key}: {key} {link.name} is administratively down",
+            (f"{a.where()} uses {link.name}",
+             f"{link.name} is down (flags without UP, state {link.oper_state}): {consequence}",
+             *([f"attached now: {', '.join(users)}"] if users else ())),
+            (f"ip link set {link.name} up",
+             "and make it permanent in the host's network config (netplan/networkd/"
+             "NetworkManager), or it is down again after a reboot"),
+            a.nad.key, "MasterDown"))
     return out
 
 
@@ -365,60 +310,10 @@ def check_stale_devices(inp: Inputs) -> list[Finding]:
 
 
 # -- 4. static addresses ---------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Request:
-    ip: ipaddress.IPv4Interface | ipaddress.IPv6Interface
-    who: str
-    attachment: Attachment
-
-
-def _nad_index(inp: Inputs) -> dict[str, list[Attachment]]:
-    return {nad.key: parse_nad(nad) for nad in inp.nads}
-
-
-def _selections(pod: PodSource) -> list[Any]:
-    from netattach.kube.annotations import AnnotationError, parse_networks
-
-    try:
-        return list(parse_networks(pod.annotations.get(NETWORKS_ANNOTATION, ""),
-                                   pod.namespace, pod.name))
-    except AnnotationError:
-        return []
-
-
-def _iface(text: str) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface | None:
-    try:
-        return ipaddress.ip_interface(text)
-    except ValueError:
-        return None
-
-
-def _static_requests(inp: Inputs) -> list[_Request]:
-    index = _nad_index(inp)
-    out: list[_Request] = []
-    for pod in inp.pods:
-        for sel in _selections(pod):
-            atts = index.get(sel.key) or []
-            if not atts:
-                continue
-            first = atts[0]
-            who = f"pod {pod.key} ({pod.origin})"
-            ips = list(sel.ips)
-            if not ips and first.ipam.get("type") == "static":
-                ips = [a.get("address", "") for a in first.ipam.get("addresses") or ()
-                       if isinstance(a, Mapping)]
-                who += f" via the static addresses of NAD {sel.key}"
-            for text in ips:
-                ip = _iface(str(text))
-                if ip is not None:
-                    out.append(_Request(ip, who, first))
-    return out
-
-
 def check_static_ips(inp: Inputs) -> list[Finding]:
     out: list[Finding] = []
-    requests = _static_requests(inp)
-    groups: dict[tuple[tuple[str, ...], Any], list[_Request]] = {}
+    requests = static_requests(inp)
+    groups: dict[tuple[tuple[str, ...], Any], list[StaticRequest]] = {}
     for r in requests:
         groups.setdefault((r.attachment.segment(), r.ip.ip), []).append(r)
     for (_seg, ip), reqs in groups.items():
@@ -434,48 +329,7 @@ def check_static_ips(inp: Inputs) -> list[Finding]:
             ("give each pod its own address in its k8s.v1.cni.cncf.io/networks \"ips\"",
              "or use a cluster-wide IPAM (whereabouts) instead of per-pod static addresses"),
             nads[0], "StaticIPConflict"))
-    out += _in_node_subnet(inp, requests)
     out += _range_overlaps(inp, requests)
-    return out
-
-
-def _node_device(inp: Inputs, a: Attachment) -> NodeLink | None:
-    """The node device whose subnet a pod on `a` shares: the master, or the host VLAN device."""
-    if inp.node is None or not a.master or a.in_container:
-        return None
-    if a.type == "vlan":
-        return next((lk for lk in inp.node.vlan_users(a.master, a.vlan_id or 0) if lk.in_node),
-                    None)
-    if a.type in ("macvlan", "ipvlan"):
-        return inp.node.node_link(a.master)
-    return None
-
-
-def _in_node_subnet(inp: Inputs, requests: list[_Request]) -> list[Finding]:
-    out: list[Finding] = []
-    for r in requests:
-        dev = _node_device(inp, r.attachment)
-        if dev is None:
-            continue
-        declared = inp.host.declared_addresses(dev.name) if inp.host else ()
-        for text in dict.fromkeys((*dev.addresses, *declared)):
-            node_ip = _iface(text)
-            if node_ip is None or node_ip.version != r.ip.version:
-                continue
-            if r.ip.ip == node_ip.ip:
-                sev, title = ERROR, f"{r.ip.ip} is the node's own address on {dev.name}"
-            elif r.ip.ip in node_ip.network:
-                sev, title = WARNING, (f"{r.ip.ip} is inside the node's subnet "
-                                       f"{node_ip.network} on {dev.name}")
-            else:
-                continue
-            out.append(Finding(
-                "address-in-node-subnet", sev, title,
-                (f"{r.who} asks for {r.ip} on NAD {r.attachment.nad.key}",
-                 f"{dev.describe()} has {node_ip}"),
-                ("pick an address the node and its DHCP server do not use (or exclude it "
-                 "from their pools)",),
-                r.attachment.nad.key, "StaticIPConflict"))
     return out
 
 
@@ -503,7 +357,7 @@ def _ranges(a: Attachment) -> list[tuple[Any, Any, str]]:
     return out
 
 
-def _range_overlaps(inp: Inputs, requests: list[_Request]) -> list[Finding]:
+def _range_overlaps(inp: Inputs, requests: list[StaticRequest]) -> list[Finding]:
     out: list[Finding] = []
     for a in attachments(inp):
         for first, last, text in _ranges(a):
@@ -563,12 +417,12 @@ def check_default_route_interface(inp: Inputs) -> list[Finding]:
 
 # -- 6. VLAN capacity: one pod per (parent, VID) per node ----------------------------------------
 def check_vlan_capacity(inp: Inputs) -> list[Finding]:
-    index = _nad_index(inp)
+    index = nad_index(inp)
     groups: dict[tuple[str, str, int], list[tuple[str, str]]] = {}
     for pod in inp.pods:
         if inp.node_name and pod.node_name not in (inp.node_name, ""):
             continue
-        for sel in _selections(pod):
+        for sel in selections(pod):
             for a in index.get(sel.key) or ():
                 if a.type == "vlan" and a.master and not a.shared and not a.in_container:
                     groups.setdefault((pod.node_name, a.master, a.vlan_id or 0), []).append(
@@ -594,9 +448,12 @@ def check_vlan_capacity(inp: Inputs) -> list[Finding]:
     return out
 
 
+from .addresses import check_duplicate_address_node, check_duplicate_address_pod  # noqa: E402
+
 ALL_CHECKS: tuple[Callable[[Inputs], list[Finding]], ...] = (
-    check_nad_config, check_vlan_range, check_masters, check_mtu, check_vlan_conflict,
-    check_vlan_capacity, check_default_route_interface, check_static_ips, check_stale_devices,
+    check_nad_config, check_vlan_range, check_masters, check_master_down, check_mtu,
+    check_vlan_conflict, check_vlan_capacity, check_default_route_interface, check_static_ips,
+    check_duplicate_address_node, check_duplicate_address_pod, check_stale_devices,
 )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from .checks import DEFAULT_CNI_BIN_DIRS, Inputs, run_checks
+from .delegates import DEFAULT_CNI_DIR
 from .findings import Finding
 from .report import checked_summary, write_report
 
@@ -21,10 +22,12 @@ class DoctorOptions:
     node_name: str = ""
     output: str = "text"
     scan_node: bool = True
+    cni_dir: str = DEFAULT_CNI_DIR  # the meta plugin's delegate caches ("" to skip)
 
 
 def gather(opts: DoctorOptions) -> Inputs:
     """Read the sources, the host config and the kernel (raises SourceError for people)."""
+    from .delegates import read_delegate_caches
     from .hostconfig import read_host_config
     from .node import take_snapshot
     from .sources import Sources, from_api, from_yaml
@@ -39,7 +42,8 @@ def gather(opts: DoctorOptions) -> Inputs:
     return Inputs(nads=nads, pods=pods,
                   node=take_snapshot() if opts.scan_node else None,
                   host=read_host_config(opts.root), cni_bin_dirs=opts.cni_bin_dirs,
-                  node_name=opts.node_name)
+                  node_name=opts.node_name,
+                  cached=read_delegate_caches(opts.cni_dir) if opts.cni_dir else ())
 
 
 def diagnose(opts: DoctorOptions) -> list[Finding]:

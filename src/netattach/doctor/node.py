@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from netattach.linux import NetnsId
+    from netattach.linux.inventory import NsLink
 
 HOST = "host"
 STACKED_KINDS = ("vlan", "macvlan", "ipvlan")
@@ -33,6 +38,7 @@ class NodeLink:
     vlan_id: int | None = None
     mode: str | None = None
     addresses: tuple[str, ...] = ()  # "192.0.2.1/24"
+    netns_id: str = ""  # the namespace's "st_dev:st_ino" (delegates.netns_key), "" unknown
 
     def describe(self) -> str:
         """As the vlan plugin says it: 'vlan.100 in the host namespace' / 'net1 in namespace X'."""
@@ -41,21 +47,26 @@ class NodeLink:
                 "" if self.netns == HOST else f" ({self.netns})")
         return f"{self.name} in namespace {self.netns}"
 
-    def delete_command(self) -> str:
-        """The command that deletes this link where it lives."""
+    def ip_command(self, args: str) -> str:
+        """`ip ARGS` run where this link lives ("link del net1" -> "ip -n x link del net1")."""
         label = self.netns
         if self.in_node or label == HOST:
-            return f"ip link del {self.name}"
+            return f"ip {args}"
         if label.startswith("pid "):
-            return f"nsenter -t {label[4:]} -n ip link del {self.name}"
+            return f"nsenter -t {label[4:]} -n ip {args}"
         if os.path.dirname(label) in ("/run/netns", "/var/run/netns"):
-            return f"ip -n {os.path.basename(label)} link del {self.name}"
-        return f"nsenter --net={label} ip link del {self.name}"
+            return f"ip -n {os.path.basename(label)} {args}"
+        return f"nsenter --net={label} ip {args}"
+
+    def delete_command(self) -> str:
+        """The command that deletes this link where it lives."""
+        return self.ip_command(f"link del {self.name}")
 
 
 @dataclass(frozen=True)
 class NodeSnapshot:
-    """Links of the node namespace (all of them) and stacked links of every namespace."""
+    """Links of the node namespace (all of them) and of every other namespace (doctor: all
+    links with their addresses; before an ADD: only stacked links and address holders)."""
 
     links: tuple[NodeLink, ...] = ()
     default_route_links: tuple[str, ...] = ()  # node-namespace names
@@ -74,6 +85,10 @@ class NodeSnapshot:
                 if lk.kind == "vlan" and lk.vlan_id == vlan_id and lk.parent == parent
                 and lk.parent_in_node]
 
+    def address_holders(self) -> list[NodeLink]:
+        """Every link (any namespace) with at least one address."""
+        return [lk for lk in self.links if lk.addresses]
+
     def children(self, parent: str) -> list[NodeLink]:
         """Stacked links (any namespace) whose lower device is node-namespace `parent`."""
         return [lk for lk in self.links
@@ -83,17 +98,19 @@ class NodeSnapshot:
 def take_snapshot(*, all_namespaces: bool = True, only: Collection[str] | None = None
                   ) -> NodeSnapshot:
     """Read the node: every link and address of this namespace, its default route, and
-    (with `all_namespaces`) the vlan/macvlan/ipvlan links of every other namespace.
+    (with `all_namespaces`) every link and address of every other namespace.
 
     With `only`, just those links of this namespace (without addresses): the pre-ADD fast
     path, whose cost must not grow with the pods on the node. If one of them is missing,
     every link is read, so a finding can list the interfaces the node does have.
     """
-    from netattach.linux import current_netns_id, list_namespaces, list_stacked_links
+    from netattach.linux import current_netns_id, list_namespaces
+    from netattach.linux.inventory import list_links
     from netattach.linux.netlink import NetlinkSession
 
     me = current_netns_id()
     label = node_label()
+    me_key = f"{me.dev}:{me.ino}"
     links: list[NodeLink] = []
     with NetlinkSession(None) as nl:
         raw = None
@@ -122,19 +139,54 @@ def take_snapshot(*, all_namespaces: bool = True, only: Collection[str] | None =
                 else None,
                 parent_netns=label if local_parent else None, parent_in_node=local_parent,
                 vlan_id=lk.vlan_id, mode=lk.macvlan_mode or lk.ipvlan_mode,
-                addresses=tuple(addrs.get(lk.index, ()))))
+                addresses=tuple(addrs.get(lk.index, ())), netns_id=me_key))
     labels = [label]
     if all_namespaces:
         spaces = list_namespaces()
         labels += [ns.label for ns in spaces if ns.id != me]
-        for s in list_stacked_links(STACKED_KINDS, spaces):
-            if s.netns_id == me:
-                continue  # the node namespace was read in full above
-            links.append(NodeLink(
-                name=s.name, kind=s.kind, netns=s.netns, in_node=False,
-                parent=s.parent_name, parent_netns=s.parent_netns,
-                parent_in_node=s.parent_netns_id == me, vlan_id=s.vlan_id, mode=s.mode))
+        # the node namespace was read in full above
+        links += [_other(s, me) for s in list_links(spaces, skip={me})]
     return NodeSnapshot(tuple(links), defaults, tuple(labels), complete=all_namespaces)
+
+
+def _other(s: NsLink, me: NetnsId) -> NodeLink:
+    """A link of another namespace (a pod's), as the checks see it."""
+    return NodeLink(
+        name=s.name, kind=s.kind, netns=s.netns, in_node=False, mtu=s.mtu,
+        admin_up=s.admin_up, oper_state=s.oper_state, parent=s.parent_name,
+        parent_netns=s.parent_netns, parent_in_node=s.parent_netns_id == me,
+        vlan_id=s.vlan_id, mode=s.mode, addresses=s.addresses,
+        netns_id=f"{s.netns_id.dev}:{s.netns_id.ino}")
+
+
+def with_address_holders(base: NodeSnapshot, ips: Collection[Any]) -> NodeSnapshot:
+    """`base` plus every link, in any namespace, that holds one of `ips` (pre-ADD: one
+    cheap address dump per namespace; netlink sessions only where an address is found).
+    A holder in the node namespace gets its addresses merged into its `base` link."""
+    from netattach.linux import current_netns_id, list_namespaces
+    from netattach.linux.inventory import address_holders
+
+    if not ips:
+        return base
+    me = current_netns_id()
+    spaces = list_namespaces()
+    holders = address_holders(ips, spaces)
+    links = list(base.links)
+    for h in holders:
+        if h.netns_id != me:
+            links.append(_other(h, me))
+            continue
+        at = next((i for i, lk in enumerate(links) if lk.in_node and lk.name == h.name), None)
+        if at is None:
+            links.append(replace(_other(h, me), netns=node_label(), in_node=True,
+                                 parent_in_node=h.parent_name is not None
+                                 and h.parent_netns_id == me))
+        else:
+            merged = tuple(dict.fromkeys((*links[at].addresses, *h.addresses)))
+            links[at] = replace(links[at], addresses=merged)
+    labels = tuple(dict.fromkeys((*base.namespaces, *(ns.label for ns in spaces
+                                                     if ns.id != me))))
+    return NodeSnapshot(tuple(links), base.default_route_links, labels, base.complete)
 
 
 def node_label() -> str:
@@ -175,7 +227,8 @@ def vlan_snapshot(parents: dict[str, set[int]], masters: Collection[str] | None 
     me = current_netns_id()
     extra = [NodeLink(name=v.name, kind="vlan", netns=v.netns, in_node=False,
                       parent=v.parent_name, parent_netns=v.parent_netns, parent_in_node=True,
-                      vlan_id=v.vlan_id)
+                      vlan_id=v.vlan_id,
+                      netns_id=f"{v.netns_id.dev}:{v.netns_id.ino}" if v.netns_id else "")
              for v in list_vlans()
              if v.netns_id != me and v.parent_netns_id == me
              and v.vlan_id in parents.get(v.parent_name or "", set())]

@@ -28,8 +28,10 @@ def checked_summary(inp: Inputs) -> str:
         parts.append("no NADs (give -f FILE or --kubeconfig to check them)")
     if inp.node is not None:
         links = len(inp.node.node_links())
-        parts.append(f"the node: {_count(links, 'link')} in its namespace, stacked links in "
-                     f"{_count(len(inp.node.namespaces), 'namespace')}")
+        parts.append(f"the node: {_count(links, 'link')} in its namespace, links and "
+                     f"addresses in {_count(len(inp.node.namespaces), 'namespace')}")
+    if inp.cached:
+        parts.append(f"{_count(len(inp.cached), 'delegate cache')} (pod sandboxes on the node)")
     if inp.host is not None:
         parts.append(f"host network config under {inp.host.root}: "
                      f"{_count(len(inp.host.files), 'file')}")

@@ -31,6 +31,10 @@ class KubeAPI(Protocol):
 
     def record_event(self, pod: Pod, type_: str, reason: str, message: str) -> bool: ...
 
+    def local_pods(self) -> list[Pod] | None:
+        """This node's pods when known without an API call (a watch cache), else None."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -502,6 +502,10 @@ class KubeClient:
             _RawPod, namespace=namespace or ALL_NS, fields=fields)))
         return [p for o in listing if (p := _usable(Pod.from_api, dict(o), op)) is not None]
 
+    def local_pods(self) -> list[Pod] | None:
+        """None: a live client knows no pods without asking the API server."""
+        return None
+
     def list_nads(self, namespace: str = "") -> list[NetworkAttachmentDefinition]:
         """NetworkAttachmentDefinitions of `namespace` ("" = all)."""
         where = f"namespace {namespace}" if namespace else "all namespaces"

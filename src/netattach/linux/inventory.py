@@ -8,8 +8,9 @@ of each known namespace (RTM_GETNSID with NETNSA_FD).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from netattach.linux.errors import LinuxNetError
 from netattach.linux.netns import HOST_NETNS_PATH, NetnsId, current_netns_id, netns_id
@@ -214,3 +215,167 @@ def find_vlan_users(parent_name: str, vlan_id: int, *, parent_netns: str | None 
         for s in find_stacked_users("vlan", parent_name, parent_netns=parent_netns,
                                     vlan_id=vlan_id)
     ]
+
+
+# -- every link with its addresses (doctor), or only the holders of some addresses (pre-ADD) ----
+@dataclass(frozen=True)
+class NsLink:
+    """A link in any namespace of the node, with its addresses ("192.0.2.1/24"); for vlan,
+    macvlan and ipvlan links the parent (lower device) is resolved as in StackedLink."""
+
+    kind: str
+    name: str
+    ifindex: int
+    netns: str
+    netns_id: NetnsId
+    mtu: int = 0
+    admin_up: bool = True
+    oper_state: str = "UNKNOWN"
+    addresses: tuple[str, ...] = ()
+    parent_name: str | None = None
+    parent_ifindex: int | None = None
+    parent_netns: str | None = None
+    parent_netns_id: NetnsId | None = None
+    vlan_id: int | None = None
+    mode: str | None = None
+
+
+STACKED = frozenset({"vlan", "macvlan", "ipvlan", "macvtap", "ipvtap"})
+
+
+def _peer_namespaces(nl: Any, ns: NamespaceInfo, spaces: list[NamespaceInfo],
+                     wanted: Collection[int]) -> dict[int, NamespaceInfo]:
+    """nsid (as `ns` numbers them) -> namespace, for the nsids in `wanted` only."""
+    found: dict[int, NamespaceInfo] = {}
+    if not wanted:
+        return found
+    for other in spaces:
+        if other.id == ns.id:
+            continue
+        try:
+            nsid = nl.netnsid_of(other.path)
+        except (LinuxNetError, OSError):
+            continue
+        if nsid in wanted:
+            found[nsid] = other
+            if len(found) == len(wanted):
+                break
+    return found
+
+
+def _parents(nl: Any, links: Iterable[Link], ns: NamespaceInfo, spaces: list[NamespaceInfo]
+             ) -> dict[int, NamespaceInfo]:
+    """ifindex -> the namespace of its lower device, for the stacked `links` of `ns`."""
+    stacked = [lk for lk in links if lk.kind in STACKED and lk.parent_index is not None]
+    peers = _peer_namespaces(nl, ns, spaces, {lk.link_netnsid for lk in stacked
+                                              if lk.link_netnsid is not None})
+    out = {}
+    for lk in stacked:
+        parent = ns if lk.link_netnsid is None else peers.get(lk.link_netnsid)
+        if parent is not None:
+            out[lk.index] = parent
+    return out
+
+
+def _ns_link(lk: Link, ns: NamespaceInfo, addresses: tuple[str, ...],
+             parent: NamespaceInfo | None, parent_name: str | None) -> NsLink:
+    stacked = lk.kind in STACKED and lk.parent_index is not None
+    return NsLink(
+        kind=lk.kind, name=lk.name, ifindex=lk.index, netns=ns.label, netns_id=ns.id,
+        mtu=lk.mtu, admin_up=lk.admin_up, oper_state=lk.oper_state, addresses=addresses,
+        parent_name=parent_name if stacked else None,
+        parent_ifindex=lk.parent_index if stacked else None,
+        parent_netns=(parent.label if parent is not None
+                      else f"unknown namespace (nsid {lk.link_netnsid})") if stacked else None,
+        parent_netns_id=parent.id if stacked and parent is not None else None,
+        vlan_id=lk.vlan_id, mode=lk.macvlan_mode or lk.ipvlan_mode)
+
+
+def list_links(namespaces: list[NamespaceInfo] | None = None, *,
+               skip: Collection[NetnsId] = ()) -> list[NsLink]:
+    """Every link of every namespace (but those in `skip`), with its addresses."""
+    from netattach.linux.netlink import NetlinkSession
+
+    spaces = list_namespaces() if namespaces is None else namespaces
+    dumps: dict[NetnsId, tuple[list[Link], dict[int, list[str]], dict[int, NamespaceInfo]]] = {}
+    for ns in spaces:
+        if ns.id in skip:
+            continue
+        try:
+            nl = NetlinkSession(ns.path)
+        except LinuxNetError:
+            continue  # vanished, or not ours to open
+        with nl:
+            links = nl.links()
+            addrs: dict[int, list[str]] = {}
+            for a in nl.addresses():
+                addrs.setdefault(a.index, []).append(str(a.interface))
+            parents = _parents(nl, links, ns, spaces)
+        dumps[ns.id] = (links, addrs, parents)
+    names = {ident: {lk.index: lk.name for lk in d[0]} for ident, d in dumps.items()}
+    out: list[NsLink] = []
+    for ns in spaces:
+        if ns.id not in dumps:
+            continue
+        links, addrs, parents = dumps[ns.id]
+        for lk in links:
+            parent = parents.get(lk.index)
+            pname = None
+            if parent is not None:
+                if parent.id not in names:  # a skipped namespace: read its names once
+                    names[parent.id] = _names_in(parent)
+                pname = names[parent.id].get(lk.parent_index or 0)
+            out.append(_ns_link(lk, ns, tuple(addrs.get(lk.index, ())), parent, pname))
+    return out
+
+
+def _names_in(ns: NamespaceInfo) -> dict[int, str]:
+    """ifindex -> name of every link of `ns` ({} if it cannot be read)."""
+    from netattach.linux.netlink import NetlinkSession
+
+    try:
+        with NetlinkSession(ns.path) as nl:
+            return {lk.index: lk.name for lk in nl.links()}
+    except LinuxNetError:
+        return {}
+
+
+def address_holders(ips: Collection[Any], namespaces: list[NamespaceInfo] | None = None, *,
+                    skip: Collection[NetnsId] = ()) -> list[NsLink]:
+    """The links that hold any of `ips` in any namespace (but those in `skip`), each with
+    only those addresses. One cheap address dump per namespace (linux.addrscan); a netlink
+    session only for the namespaces with a hit."""
+    from netattach.linux.addrscan import find_address_holders
+    from netattach.linux.netlink import NetlinkSession
+
+    spaces = list_namespaces() if namespaces is None else namespaces
+    by_path = {ns.path: ns for ns in spaces}
+    hits = find_address_holders(set(ips), [ns.path for ns in spaces], skip=skip)
+    grouped: dict[str, dict[int, list[str]]] = {}
+    for h in hits:
+        grouped.setdefault(h.path, {}).setdefault(h.index, []).append(str(h.interface))
+    names: dict[NetnsId, dict[int, str]] = {}
+    out: list[NsLink] = []
+    for path, per_link in grouped.items():
+        ns = by_path[path]
+        try:
+            nl = NetlinkSession(path)
+        except LinuxNetError:
+            continue
+        with nl:
+            found = [lk for lk in (nl.find_link(i) for i in per_link) if lk is not None]
+            parents = _parents(nl, found, ns, spaces)
+            for lk in found:
+                addrs = per_link[lk.index]
+                parent = parents.get(lk.index)
+                pname = None
+                if parent is not None and lk.parent_index is not None:
+                    if parent.id == ns.id:
+                        lower = nl.find_link(lk.parent_index)
+                        pname = lower.name if lower is not None else None
+                    else:
+                        if parent.id not in names:
+                            names[parent.id] = _names_in(parent)
+                        pname = names[parent.id].get(lk.parent_index)
+                out.append(_ns_link(lk, ns, tuple(addrs), parent, pname))
+    return out

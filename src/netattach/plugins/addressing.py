@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -12,14 +11,25 @@ from netattach.cni.types import Interface, IPAddress, Result
 if TYPE_CHECKING:
     from netattach.linux.netlink import NetlinkSession
 
+    from .address_probe import ProbeSettings
 
-def configure_iface(nl: NetlinkSession, ifname: str, result: Result) -> None:
-    """Addresses, link up, routes: the reference's ipam.ConfigureIface, inside `nl`'s netns."""
-    from netattach.linux import AddressExists, LinuxNetError, RouteExists
+
+def configure_iface(nl: NetlinkSession, ifname: str, result: Result,
+                    probe: ProbeSettings | None = None) -> None:
+    """Addresses, link up, routes: the reference's ipam.ConfigureIface, inside `nl`'s netns.
+
+    With `probe` enabled, nobody on the wire may hold the addresses (checked first). A
+    duplicate the kernel's IPv6 DAD detects fails the ADD too.
+    """
+    from netattach.linux import AddressExists, DadFailed, LinuxNetError, RouteExists
     from netattach.linux.addrconf import prepare_ipv6, wait_for_dad
 
     if not result.interfaces:
         raise plugin_error("no interfaces to configure", "this is a bug in the plugin")
+    if probe is not None and probe.enabled:
+        from .address_probe import probe_before_configure
+
+        probe_before_configure(nl, ifname, result, probe)
     gw4: IPAddress | None = None
     gw6: IPAddress | None = None
     ipv6_ready = False
@@ -52,8 +62,14 @@ def configure_iface(nl: NetlinkSession, ifname: str, result: Result) -> None:
         raise plugin_error(f"failed to set {ifname!r} UP: {e}", "see the kernel's reason") \
             from None
     if ipv6_ready:
-        with contextlib.suppress(LinuxNetError):
+        try:
             wait_for_dad(nl, ifname)
+        except DadFailed as e:
+            raise plugin_error(f"duplicate address on {ifname!r}: {e}",
+                               "another host on this network holds the address: free it "
+                               "there or give this attachment another one") from None
+        except LinuxNetError:  # a DAD that does not finish in time is not a conflict
+            pass
     for route in result.routes:
         gw = route.gw or (gw4 if route.dst.version == 4 else gw6)
         try:

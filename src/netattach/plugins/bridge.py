@@ -31,6 +31,7 @@ from netattach.cni.skel import BasePlugin
 from netattach.cni.types import DNS, Interface, IPConfig, Result, Route
 from netattach.linux import AddressExists, LinkKindMismatch, LinuxNetError, nft
 from netattach.linux.netlink import NetlinkSession, netlink_session
+from netattach.plugins.address_probe import probe_settings
 from netattach.plugins.addressing import configure_iface
 from netattach.plugins.checks import validate_ips, validate_routes
 from netattach.plugins.delegation import ipam_add, ipam_del, ipam_gc, ipam_status, run_ipam
@@ -486,6 +487,7 @@ class BridgePlugin(BasePlugin):
 
     def add(self, request: Request) -> Result:
         conf = load_conf(request)
+        probe_settings(request.config.raw)  # a bad value fails before anything is made
         if conf.hairpin_mode and conf.promisc_mode:
             raise plugin_error("cannot set hairpin mode and promiscuous mode at the same time",
                                'set only one of "hairpinMode" and "promiscMode"')
@@ -535,7 +537,7 @@ class BridgePlugin(BasePlugin):
                 pod.sysctl_set(f"net/ipv6/conf/{ifname}/accept_dad", 0)
         with contextlib.suppress(LinuxNetError):
             pod.sysctl_set(f"net/ipv4/conf/{ifname}/arp_notify", 1)
-        configure_iface(pod, ifname, result)
+        configure_iface(pod, ifname, result, probe_settings(request.config.raw))
         if conf.is_gateway:
             result = setup_gateways(host, conf, gws, result)
         if conf.ip_masq:

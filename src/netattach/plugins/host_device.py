@@ -28,6 +28,7 @@ from netattach.cni.types import Interface, Result
 from netattach.linux import Link, LinuxNetError, NetnsHandle, NetnsNotFound, NetnsThread
 from netattach.linux.netlink import NetlinkSession, netlink_session
 from netattach.linux.netns import CLONE_NEWNET, THREAD_NETNS_PATH, open_netns
+from netattach.plugins.address_probe import probe_settings
 from netattach.plugins.addressing import attach_ips, configure_iface
 from netattach.plugins.checks import find_result_interface, validate_ips, validate_routes
 from netattach.plugins.delegation import ipam_add, ipam_del, ipam_gc, ipam_status, run_ipam
@@ -241,6 +242,7 @@ class HostDevicePlugin(BasePlugin):
 
     def add(self, request: Request) -> Result:
         conf = load_conf(request)
+        probe = probe_settings(request.config.raw)
         if conf.dpdk_driver:
             # a userspace (DPDK) device has no netdev to move: only the IPAM result
             if not conf.ipam_type:
@@ -259,7 +261,7 @@ class HostDevicePlugin(BasePlugin):
                 undo.defer(ipam_del, request)
                 result = replace(attach_ips(result, ipam_add(request), 0),
                                  dns=request.config.dns)
-                configure_iface(pod, request.ifname, result)
+                configure_iface(pod, request.ifname, result, probe)
         return result
 
     def delete(self, request: Request) -> None:

@@ -17,6 +17,7 @@ from netattach.cni.rollback import rollback
 from netattach.cni.skel import BasePlugin
 from netattach.cni.types import DNS, Result
 from netattach.linux import LinuxNetError, temp_link_name
+from netattach.plugins.address_probe import probe_settings
 from netattach.plugins.addressing import attach_ips, configure_iface, container_interface
 from netattach.plugins.checks import (
     check_container_link,
@@ -91,6 +92,7 @@ class IpvlanPlugin(BasePlugin):
             raise plugin_error("failed to execute IPAM delegate: no IPAM type",
                                'the ipvlan plugin needs "ipam": {"type": ...} unless it is '
                                "chained after a plugin whose result has IPs")
+        probe = probe_settings(request.config.raw)
         with pod_session(request) as pod, rollback(f"ipvlan ADD of {request.ifname}") as undo:
             require_absent(pod, request.ifname, request.netns)
             tmp = create_ipvlan(conf, pod)
@@ -106,7 +108,7 @@ class IpvlanPlugin(BasePlugin):
                 undo.defer(ipam_del, request)
                 result = attach_ips(base, ipam_add(request))
             announce_quietly(pod, request.ifname)
-            configure_iface(pod, request.ifname, result)
+            configure_iface(pod, request.ifname, result, probe)
         return replace(result, dns=conf.dns)
 
     def delete(self, request: Request) -> None:

@@ -19,6 +19,7 @@ from netattach.cni.rollback import rollback
 from netattach.cni.skel import BasePlugin
 from netattach.cni.types import DNS, Result
 from netattach.linux import LinuxNetError, temp_link_name
+from netattach.plugins.address_probe import probe_settings
 from netattach.plugins.addressing import attach_ips, configure_iface, container_interface
 from netattach.plugins.checks import (
     check_container_link,
@@ -101,6 +102,7 @@ class MacvlanPlugin(BasePlugin):
 
     def add(self, request: Request) -> Result:
         conf = load_conf(request)
+        probe = probe_settings(request.config.raw)
         with pod_session(request) as pod, rollback(f"macvlan ADD of {request.ifname}") as undo:
             require_absent(pod, request.ifname, request.netns)
             tmp = create_macvlan(conf, pod)
@@ -113,7 +115,7 @@ class MacvlanPlugin(BasePlugin):
                 undo.defer(ipam_del, request)  # also when ADD fails half way in the IPAM
                 result = attach_ips(result, ipam_add(request))
                 announce_quietly(pod, request.ifname)
-                configure_iface(pod, request.ifname, result)
+                configure_iface(pod, request.ifname, result, probe)
             else:  # L2 mode: the link is only set up
                 set_up(pod, request.ifname)
         return replace(result, dns=conf.dns)

@@ -19,6 +19,7 @@ from netattach.cni.skel import BasePlugin
 from netattach.cni.types import DNS, Result
 from netattach.linux import LinkExists, LinuxNetError, temp_link_name
 from netattach.plugins import shared_vlan
+from netattach.plugins.address_probe import probe_settings
 from netattach.plugins.addressing import attach_ips, configure_iface, container_interface
 from netattach.plugins.checks import (
     check_container_link,
@@ -92,6 +93,7 @@ class VlanPlugin(BasePlugin):
 
     def add(self, request: Request) -> Result:
         conf = load_conf(request)
+        probe_settings(request.config.raw)  # a bad value fails before anything is made
         if not request.config.ipam_type:
             raise plugin_error("failed to execute IPAM delegate: no IPAM type",
                                'the vlan plugin needs "ipam": {"type": "static" | '
@@ -172,7 +174,7 @@ def finish_add(pod: NetlinkSession, request: Request, tmp: str, undo: Undo,
     ipam = ipam_add(request)
     result = attach_ips(Result(cni_version=request.config.cni_version, interfaces=(iface,)),
                         ipam)
-    configure_iface(pod, request.ifname, result)
+    configure_iface(pod, request.ifname, result, probe_settings(request.config.raw))
     return result
 
 

@@ -1,0 +1,53 @@
+"""The duplicate-address checks before an ADD, for the meta plugin's preflight.
+
+Cheap when it has nothing to do: a sandbox whose networks ask for no fixed address (no
+`ips`, no static IPAM) costs parsing its delegates and nothing else. Otherwise it reads the
+named links of the node namespace, one address dump per namespace of the node, and the
+delegate caches of the other sandboxes (one small file each).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from .delegates import DEFAULT_CNI_DIR, CachedPod, from_attachments, read_delegate_caches
+from .findings import Finding, sort_findings
+from .model import Inputs
+from .node import NodeSnapshot
+from .sources import PodSource
+
+if TYPE_CHECKING:
+    from netattach.attach.delegate_cache import PodAttachments
+
+
+def address_findings_before_add(att: PodAttachments, cni_dir: str = DEFAULT_CNI_DIR, *,
+                                node: NodeSnapshot | None = None,
+                                pods: Iterable[PodSource] = ()) -> list[Finding]:
+    """`duplicate-address-node` and `duplicate-address-pod` findings for the sandbox `att`
+    about to be added.
+
+    `node`: a snapshot preflight already took (its links are reused; address holders are
+    added). `pods`: pods whose network-status to compare with (e.g. the daemon's watch
+    cache of this node's pods), if at hand.
+    """
+    from .addresses import (
+        address_requests,
+        check_duplicate_address_node,
+        check_duplicate_address_pod,
+    )
+    from .node import take_snapshot, with_address_holders
+
+    adding: CachedPod = from_attachments(att, "the ADD")
+    requests = address_requests(Inputs(adding=adding))
+    if not requests:
+        return []
+    if node is None:
+        devices = {r.attachment.master for r in requests if r.attachment.master}
+        devices |= {str(r.attachment.get("bridge", "cni0")) for r in requests
+                    if r.attachment.type == "bridge"}
+        node = take_snapshot(all_namespaces=False, only=devices)
+    inp = Inputs(node=with_address_holders(node, {r.ip.ip for r in requests}),
+                 pods=tuple(pods), adding=adding,
+                 cached=read_delegate_caches(cni_dir, exclude=adding.container_id))
+    return sort_findings(check_duplicate_address_node(inp) + check_duplicate_address_pod(inp))
