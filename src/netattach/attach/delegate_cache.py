@@ -100,7 +100,7 @@ class PodAttachments:
                        str(data.get("podNamespace", "")), str(data.get("podName", "")),
                        str(data.get("podUID", "")),
                        tuple(Delegate.from_json(d) for d in data["delegates"]))
-        except (KeyError, TypeError, ValueError, CNIError):
+        except (KeyError, TypeError, ValueError, AttributeError, CNIError):
             return None
 
 

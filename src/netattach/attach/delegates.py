@@ -103,13 +103,14 @@ def delete_quietly(delegation: Delegation, att: PodAttachments, d: Delegate) -> 
 
 
 def check_requested_ips(d: Delegate, result: Result) -> None:
-    """The network spec: requested `ips` must be exactly what the attachment got."""
+    """The network spec: every requested `ips` entry must be on the attachment (it may get
+    more: a dual-stack network gives an IPv6 address to a pod asking for an IPv4 one)."""
     if not d.requested_ips:
         return
     wanted = {ipaddress.ip_interface(ip).ip if "/" in ip else ipaddress.ip_address(ip)
               for ip in d.requested_ips}
     got = {ip.address.ip for ip in result.ips}
-    if wanted != got:
+    if not wanted <= got:
         types = [p.get("type") for p in d.conflist.plugins]
         raise CNIError(Code.INTERNAL,
                        f"requested ips {', '.join(d.requested_ips)} but the attachment got "

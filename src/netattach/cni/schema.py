@@ -81,8 +81,11 @@ class GoNetConf:
     def wrong_type(self, key: Key, value: Any) -> CNIError:
         kinds = key.kind if isinstance(key.kind, tuple) else (key.kind,)
         go = _GO_NAMES.get(kinds[0], kinds[0].__name__)
+        # Go's words: "bool" for true/false, "number 1.5" for a fraction into an int
+        got = "bool" if isinstance(value, bool) else \
+            f"number {value}" if isinstance(value, float) and int in kinds else json_type(value)
         return plugin_error(
-            f"failed to load netconf: json: cannot unmarshal {json_type(value)} into Go "
+            f"failed to load netconf: json: cannot unmarshal {got} into Go "
             f"struct field {self.struct}.{key.name} of type {go}",
             f'"{key.name}" must be a JSON {key.expected()}, got {shown(value)}')
 

@@ -177,6 +177,9 @@ class CniService:
             if isinstance(err, Busy):
                 self.metrics.rejected.inc()
             answer = Answer(_status_of(err), err.to_json())
+        except Exception as exc:  # noqa: BLE001 - the shim must get a CNI error, never EOF
+            log.exception("request crashed")
+            answer = Answer(500, Bug("netattach daemon", exc).to_json())
         finally:
             self.metrics.in_flight.set(self.admission.pending)
         result = "ok" if answer.status == 200 else str(answer.body.get("code", "error"))

@@ -41,7 +41,8 @@ def _requested(value: Any, where: str) -> list[IPAddress]:
             raise plugin_error(f"cannot understand ip: {item!r} in {where}",
                                "expected an address such as 192.0.2.10 (a /prefix is ignored)") \
                 from None
-        out.append(addr)
+        mapped = addr.ipv4_mapped if isinstance(addr, ipaddress.IPv6Address) else None
+        out.append(mapped or addr)  # ::ffff:192.0.2.5 is 192.0.2.5, as Go parses it
     return out
 
 
@@ -60,6 +61,8 @@ def load_config(request: Request) -> HostLocalConfig:
             requested += _requested([request.args.get("IP")], "CNI_ARGS IP")
     requested += _requested(conf.cni_args.get("ips"), "args.cni.ips")
     requested += _requested(conf.runtime_config.get("ips"), "runtimeConfig.ips")
+    # the same address from several sources (a pod's ips come as CNI_ARGS and runtimeConfig)
+    requested = list(dict.fromkeys(requested))
 
     raw_sets: list[Any] = []
     runtime_ranges = conf.runtime_config.get("ipRanges")

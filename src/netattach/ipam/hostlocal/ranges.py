@@ -65,6 +65,9 @@ class Range:
             if value not in subnet:
                 raise plugin_error(f"{name} {value} not in network {subnet}",
                                    f"pick {name[0].lower()}{name[1:]} inside {subnet}")
+        if end < start:
+            raise plugin_error(f"RangeEnd {end} is before RangeStart {start} in {subnet}",
+                               "rangeEnd must not be before rangeStart")
         return cls(subnet, start, end, gateway)
 
     def contains(self, addr: IPAddress) -> bool:
