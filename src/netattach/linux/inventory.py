@@ -120,20 +120,9 @@ def _scan(ns: NamespaceInfo, kinds: frozenset[str], everyone: list[NamespaceInfo
         links = nl.links()
         names = {lk.index: lk.name for lk in links}
         stacked = [lk for lk in links if lk.kind in kinds]
-        nsids: dict[int, NetnsId] = {}
         wanted = {lk.link_netnsid for lk in stacked if lk.link_netnsid is not None}
-        if wanted:
-            for other in everyone:
-                if other.id == ns.id:
-                    continue
-                try:
-                    nsid = nl.netnsid_of(other.path)
-                except (LinuxNetError, OSError):
-                    continue
-                if nsid in wanted:
-                    nsids[nsid] = other.id
-                    if len(nsids) == len(wanted):
-                        break
+        nsids = {nsid: other.id for nsid, other in
+                 _peer_namespaces(nl, ns, everyone, wanted).items()}
     return stacked, names, nsids
 
 
