@@ -23,6 +23,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,10 +204,17 @@ class E2E:
         raw = self.api.pod_annotations(pod.name, pod.namespace).get(NETWORK_STATUS)
         return json.loads(raw) if raw is not None else None
 
-    def events(self, pod: Sandbox, reason: str) -> list[str]:
-        return [e.get("message", "") for e in self.api.events(pod.namespace)
-                if e.get("reason") == reason
-                and e.get("involvedObject", {}).get("name") == pod.name]
+    def events(self, pod: Sandbox, reason: str, count: int = 1) -> list[str]:
+        """The pod's events of `reason`, once there are `count` of them (or after 10 s:
+        the daemon posts events in the background, as client-go's recorder does)."""
+        deadline = time.monotonic() + 10
+        while True:
+            found = [e.get("message", "") for e in self.api.events(pod.namespace)
+                     if e.get("reason") == reason
+                     and e.get("involvedObject", {}).get("name") == pod.name]
+            if len(found) >= count or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
 
     def assert_nothing_left(self, pod: Sandbox, *data_dirs: tuple[Path, str]) -> None:
         """No pod interfaces but lo, no cluster/secondary IPs, no delegate or result cache."""

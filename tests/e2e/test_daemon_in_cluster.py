@@ -60,7 +60,7 @@ def test_daemon_uses_the_pods_service_account_and_survives_rotation(e2e: E2E,
             assert e2e.addresses(second.netns, "net1") == ["198.51.100.22/24"]
             assert [s["interface"] for s in e2e.network_status(second)] == ["eth0", "net1"]
             after = e2e.api.requests()[seen:]
-            assert any(r.verb == "update" and r.status == 200 and r.token == "sa-token-2"
+            assert any(r.verb == "patch" and r.status == 200 and r.token == "sa-token-2"
                        for r in after), after
             assert not any(r.status == 200 and r.token == "sa-token-1" for r in after)
 

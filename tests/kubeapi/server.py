@@ -516,6 +516,46 @@ class FakeKubeAPI:
                 new.pop("status", None)
         return self._store(rtype, key, old, new)
 
+    def _merge_patch(
+        self, rtype: ResourceType, ns: str, name: str, patch: dict[str, Any], subresource: str
+    ) -> dict[str, Any]:
+        """A JSON merge patch (RFC 7386), with the API server's preconditions: a
+        metadata.uid or metadata.resourceVersion in the patch must match the object's."""
+        key = self._key(rtype, ns, name)
+        old = self._objects.get(key)
+        if old is None:
+            raise self._not_found(rtype, name)
+        meta = patch.get("metadata") if isinstance(patch.get("metadata"), dict) else {}
+        uid = meta.get("uid")
+        if uid is not None and uid != old["metadata"]["uid"]:
+            raise ApiFailure(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {rtype.qualified} "{name}": Precondition '
+                f"failed: UID in precondition: {uid}, UID in object meta: "
+                f"{old['metadata']['uid']}",
+                {"name": name, "kind": rtype.plural},
+            )
+        sent_rv = meta.get("resourceVersion")
+        if sent_rv is not None and sent_rv != old["metadata"]["resourceVersion"]:
+            raise self._conflict(rtype, name)
+        merged = _apply_merge_patch(copy.deepcopy(old), patch)
+        new = copy.deepcopy(old)
+        if subresource == "status":  # pods/status: status and metadata labels/annotations
+            new["status"] = merged.get("status") or {}
+            for k in ("labels", "annotations"):
+                if merged["metadata"].get(k):
+                    new["metadata"][k] = merged["metadata"][k]
+                else:
+                    new["metadata"].pop(k, None)
+        else:
+            keep = {
+                k: old["metadata"][k] for k in ("uid", "creationTimestamp", "namespace", "name")
+            }
+            new = merged
+            new["metadata"] = {**merged["metadata"], **keep}
+        return self._store(rtype, key, old, new)
+
     # -- request handling ------------------------------------------------------------
 
     def _authenticate(self, token: str | None) -> None:
@@ -776,6 +816,17 @@ class _Handler(BaseHTTPRequestHandler):
                 if body is None:
                     raise ApiFailure(400, "BadRequest", "the request body is empty")
                 result, code = copy.deepcopy(api._replace(rtype, ns, name, body, sub)), 200
+            elif method == "PATCH" and name:
+                ctype = self.headers.get("Content-Type", "").split(";")[0].strip()
+                if ctype != "application/merge-patch+json":
+                    raise ApiFailure(
+                        415,
+                        "UnsupportedMediaType",
+                        f"the test server supports merge patches only, not {ctype!r}",
+                    )
+                if not isinstance(body, dict):
+                    raise ApiFailure(400, "BadRequest", "a merge patch is a JSON object")
+                result, code = copy.deepcopy(api._merge_patch(rtype, ns, name, body, sub)), 200
             elif method == "DELETE" and name and not sub:
                 gone = api._delete(rtype, ns, name)
                 if gone is None:
@@ -887,3 +938,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except OSError:
             self.close_connection = True
+
+
+def _apply_merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386: objects merge key by key, null deletes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = _apply_merge_patch(out.get(key), value)
+    return out

@@ -9,6 +9,7 @@ events) always go to the API server.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -45,6 +46,11 @@ class KubeCache:
         self._nads: _Store[NetworkAttachmentDefinition] = _Store()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        # events are posted in the background, as client-go's event recorder does: the
+        # runtime does not wait for them
+        self._events: queue.SimpleQueue[tuple[Pod, str, str, str] | None] = \
+            queue.SimpleQueue()
+        self._poster: threading.Thread | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -59,9 +65,24 @@ class KubeCache:
                                  name=f"watch-{kind}", daemon=True)
             t.start()
             self._threads.append(t)
+        self._poster = threading.Thread(target=self._post_events, name="events", daemon=True)
+        self._poster.start()
 
-    def stop(self) -> None:
+    def stop(self, drain: float = 5.0) -> None:
+        """Stop the watches; post the events still queued (for up to `drain` seconds)."""
         self._stop.set()
+        if self._poster is not None:
+            self._events.put(None)
+            self._poster.join(drain)
+
+    def post_event(self, pod: Pod, type_: str, reason: str, message: str) -> None:
+        """Queue an event about `pod` (best effort, as every event)."""
+        self._events.put((pod, type_, reason, message))
+
+    def _post_events(self) -> None:
+        while (item := self._events.get()) is not None:
+            if not self.client.record_event(*item):
+                self.metrics.api_errors.labels(operation="record-event").inc()
 
     def synced(self) -> bool:
         return self._pods.synced.is_set() and self._nads.synced.is_set()
@@ -156,7 +177,9 @@ class CachedKube:
                           set_network_status(namespace, name, uid, status_json))
 
     def record_event(self, pod: Pod, type_: str, reason: str, message: str) -> bool:
-        return self.cache.client.record_event(pod, type_, reason, message)
+        """Queued: posted in the background (True: accepted, not yet recorded)."""
+        self.cache.post_event(pod, type_, reason, message)
+        return True
 
     def close(self) -> None:
         return None

@@ -5,7 +5,7 @@ Calls and the RBAC they need (verb on resource):
 =====================================  =========================================
 ``get_pod``                            get pods
 ``get_nad``                            get network-attachment-definitions
-``set_network_status``                 get pods, update pods/status
+``set_network_status``                 patch pods/status
 ``record_event``                       create events
 ``list_and_watch_pods``                list, watch pods
 ``list_and_watch_nads``                list, watch network-attachment-definitions
@@ -28,7 +28,6 @@ Every failure is raised as a :mod:`netattach.kube.errors` exception naming the o
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -43,6 +42,7 @@ from lightkube.config.models import Cluster, User
 from lightkube.core import resource as lkres
 from lightkube.core.exceptions import ConfigError
 from lightkube.generic_resource import Generic, create_namespaced_resource
+from lightkube.types import PatchType
 
 from .errors import Conflict, KubeError, MalformedObject, NotFound, Unauthorized, Unreachable
 from .models import NetworkAttachmentDefinition, Pod
@@ -54,7 +54,6 @@ SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 EVENT_SOURCE = "netattach"
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_CONNECT_TIMEOUT = 3.0
-STATUS_UPDATE_ATTEMPTS = 5  # client-go retry.DefaultRetry: 5 steps of ~10 ms
 _EVENT_MESSAGE_LIMIT = 1024
 
 T = TypeVar("T")
@@ -75,7 +74,7 @@ class _RawPodStatus(lkres.NamespacedResourceG, Generic):
         resource=lkres.ResourceDef("", "v1", "Pod"),
         parent=lkres.ResourceDef("", "v1", "Pod"),
         plural="pods",
-        verbs=["get", "put"],
+        verbs=["get", "put", "patch"],
         action="status",
     )
 
@@ -187,11 +186,10 @@ class KubeClient:
     :meth:`close` or use it as a context manager.
     """
 
-    def __init__(self, client: Client, *, status_attempts: int = STATUS_UPDATE_ATTEMPTS) -> None:
+    def __init__(self, client: Client) -> None:
         """Wrap a configured ``lightkube.Client`` (prefer the ``from_*`` constructors)."""
         self._lk = client
         self._server = client.config.cluster.server
-        self._status_attempts = status_attempts
         self._closed = False
 
     # -- construction ---------------------------------------------------------------
@@ -392,53 +390,28 @@ class KubeClient:
         return NetworkAttachmentDefinition.from_api(dict(obj))
 
     def set_network_status(self, namespace: str, name: str, uid: str, status_json: str) -> bool:
-        """Write ``status_json`` as the pod's network-status annotation via pods/status.
-
-        GET then PUT with the fetched resourceVersion, retrying 409 Conflict with a fresh
-        GET (up to ``status_attempts`` times, then Conflict is raised). Returns False,
-        without raising, when the pod is gone or its UID is not ``uid`` (a new pod with
-        the same name; static/mirror pods are exempt), True once written. ``uid`` "" skips
-        the check. Other failures raise KubeError subclasses.
+        """Write ``status_json`` as the pod's network-status annotation: one JSON merge patch
+        of pods/status, with ``uid`` (the pod's UID as read) as a precondition, as the
+        kubelet patches pod status. A pod deleted and re-created under the same name is
+        never annotated. Returns False, without raising, when the pod is gone or has
+        another UID; True once written. ``uid`` "" skips the precondition.
         """
-        op = _Op(f"pod {namespace}/{name}", "update", "pods/status")
-        for attempt in range(1, self._status_attempts + 1):
-            try:
-                raw = self._get_pod_raw(namespace, name)
-            except NotFound:
-                log.info("pod %s/%s is gone; not writing network-status", namespace, name)
-                return False
-            pod = Pod.from_api(raw)
-            if uid and pod.uid != uid and not pod.is_static:
-                log.warning(
-                    "pod %s/%s has UID %s, expected %s; not writing network-status",
-                    namespace,
-                    name,
-                    pod.uid,
-                    uid,
-                )
-                return False
-            meta = raw.setdefault("metadata", {})
-            annotations = dict(meta.get("annotations") or {})
-            annotations[NETWORK_STATUS_ANNOTATION] = status_json
-            meta["annotations"] = annotations
-            body = _RawPodStatus(raw)
-            try:
-                self._call(op, lambda b=body: self._lk.replace(b, name, namespace=namespace))
-                return True
-            except NotFound:
-                log.info("pod %s/%s deleted during network-status update", namespace, name)
-                return False
-            except Conflict:
-                if attempt == self._status_attempts:
-                    raise Conflict(
-                        f"pod {namespace}/{name}: network-status update still conflicted after "
-                        f"{attempt} attempts (the pod keeps changing)",
-                        obj=op.obj,
-                        status=409,
-                        hint="retry the CNI ADD; check which controller updates the pod so often",
-                    ) from None
-                time.sleep(0.01 * (1 + random.random() * 0.1))
-        return False  # unreachable: the loop returns or raises
+        op = _Op(f"pod {namespace}/{name}", "patch", "pods/status")
+        meta: dict[str, Any] = {"annotations": {NETWORK_STATUS_ANNOTATION: status_json}}
+        if uid:
+            meta["uid"] = uid
+        try:
+            self._call(op, lambda: self._lk.patch(_RawPodStatus, name, {"metadata": meta},
+                                                  namespace=namespace,
+                                                  patch_type=PatchType.MERGE))
+        except NotFound:
+            log.info("pod %s/%s is gone; not writing network-status", namespace, name)
+            return False
+        except Conflict as e:  # the UID precondition: a new pod with that name
+            log.warning("pod %s/%s is not UID %s any more (%s); not writing network-status",
+                        namespace, name, uid, e.message)
+            return False
+        return True
 
     def record_event(
         self, pod: Pod, type_: str, reason: str, message: str, *, host: str = ""

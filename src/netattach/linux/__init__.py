@@ -1,8 +1,8 @@
 """netattach.linux: network namespaces, links, addresses, routes, sysctls, VLAN inventory.
 
 The only package that talks netlink; it knows nothing about CNI or Kubernetes.
-Importing it is cheap (stdlib only): pyroute2 is loaded when a NetlinkSession opens,
-and the session/inventory/addrconf names below are resolved lazily on first use.
+It is standard library only (netlink through a small codec, `_rtnl`); the session,
+inventory and addrconf names below are resolved lazily on first use.
 """
 
 from __future__ import annotations

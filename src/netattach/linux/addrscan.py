@@ -2,9 +2,9 @@
 
 The cheap half of the duplicate-address check before an ADD: a netlink socket is opened in
 each namespace by one short-lived thread that steps through them (netns.call_in_each),
-then every dump is read on the caller's thread. No pyroute2,
-no thread per namespace: tens of microseconds per namespace, so the cost stays small as
-pods are added to the node. Only the (rare) hits need a full NetlinkSession to be described.
+then every dump is read on the caller's thread. No thread per namespace: tens of
+microseconds per namespace, so the cost stays small as pods are added to the node. Only the
+(rare) hits need a full NetlinkSession to be described.
 """
 
 from __future__ import annotations

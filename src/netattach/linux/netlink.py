@@ -1,8 +1,9 @@
 """NetlinkSession: links, addresses, routes and sysctls of one network namespace.
 
-Every kernel call runs on the session's own worker thread, which lives inside the
-namespace and owns its sockets (pyroute2 for dumps, a raw rtnetlink socket for writes).
-Open with `netlink_session(path | None)`; `None` is the caller thread's namespace.
+A session holds a NETLINK_ROUTE socket made inside its namespace and used from the
+caller's thread (reads and writes through the stdlib codec `_rtnl`); sysctls run on a
+thread inside the namespace. Open with `netlink_session(path | None)`; `None` is the
+caller thread's namespace.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from netattach.linux.netns import (
     NetnsRef,
     NetnsThread,
     open_netns,
+    run_in_netns,
 )
 from netattach.linux.records import (
     IFA_F_NODAD,
@@ -49,7 +51,8 @@ from netattach.linux.sysctl import read_sysctl, write_sysctl
 T = TypeVar("T")
 LinkRef = str | int  # interface name or ifindex
 
-RTM_NEWADDR, RTM_DELADDR, RTM_NEWROUTE, RTM_DELROUTE = 20, 21, 24, 25
+RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR, RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = (
+    20, 21, 22, 24, 25, 26)
 IFA_ADDRESS, IFA_LOCAL, IFA_BROADCAST, IFA_FLAGS = 1, 2, 4, 8
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_PREFSRC, RTA_METRICS, RTA_TABLE = (
     1, 4, 5, 6, 7, 8, 15)
@@ -65,50 +68,34 @@ def _family(version: int) -> int:
 
 
 class NetlinkSession:
-    """Netlink operations bound to one namespace; use via `netlink_session()`."""
+    """Netlink operations bound to one namespace; use via `netlink_session()`.
+
+    The socket is created inside the namespace (one short-lived thread) and then used from
+    the caller's thread: a netlink socket stays bound to the namespace it was made in. Only
+    sysctls need a thread inside the namespace; it is started on the first one.
+    """
 
     def __init__(self, netns: str | os.PathLike[str] | None = None) -> None:
         # Keep our own handle on the namespace: it identifies it and is the fd that other
         # sessions pass as IFLA_NET_NS_FD to create links directly in here.
         self.handle: NetnsHandle = open_netns(THREAD_NETNS_PATH if netns is None else netns)
         self.label = "current" if netns is None else os.fspath(netns)
+        self._elsewhere = netns is not None
+        self._worker: NetnsThread | None = None
         try:
-            self._worker = NetnsThread(None if netns is None else self.handle,
-                                       name=f"netlink:{self.label}")
+            self._rtnl: r.RtnlSocket = (run_in_netns(self.handle, r.RtnlSocket)
+                                        if self._elsewhere else r.RtnlSocket())
         except BaseException:
             self.handle.close()
             raise
-        self._ipr: Any = None
-        self._rtnl: r.RtnlSocket | None = None
-        try:
-            self._worker.call(self._open_sockets)
-        except BaseException:
-            self.close()
-            raise
 
     # -- plumbing ---------------------------------------------------------------------
-    def _open_sockets(self) -> None:
-        from pyroute2 import IPRoute  # heavy import: only when a session is opened
-
-        self._ipr = IPRoute(groups=0)
-        self._rtnl = r.RtnlSocket()
-
-    def _close_sockets(self) -> None:
-        if self._ipr is not None:
-            self._ipr.close()
-            self._ipr = None
-        if self._rtnl is not None:
-            self._rtnl.close()
-            self._rtnl = None
-
     def close(self) -> None:
-        """Close sockets, stop the worker thread and release the namespace fd."""
+        """Close the socket, stop the sysctl thread (if any), release the namespace fd."""
         try:
+            self._rtnl.close()
             if self._worker is not None:
-                try:
-                    self._worker.call(self._close_sockets)
-                finally:
-                    self._worker.close()
+                self._worker.close()
         finally:
             self.handle.close()
 
@@ -119,7 +106,23 @@ class NetlinkSession:
         self.close()
 
     def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return self._worker.call(fn, *args, **kwargs)
+        return fn(*args, **kwargs)
+
+    def _in_netns(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn` inside the namespace (for what is per thread: /proc/sys/net)."""
+        if not self._elsewhere:
+            return fn(*args)
+        if self._worker is None:
+            self._worker = NetnsThread(self.handle, name=f"netlink:{self.label}")
+        return self._worker.call(fn, *args)
+
+    def _query(self, msg_type: int, header: bytes, attrs: list[r.Attr] | None = None, *,
+               dump: bool = False, op: str = "get", obj: str = "") -> list[tuple[int, bytes]]:
+        try:
+            return self._rtnl.query(msg_type, header, attrs or [], dump=dump)
+        except r.NetlinkError as e:
+            raise error_from_errno(e.errno or 0, op=op, obj=obj, detail=e.strerror or "") \
+                from None
 
     def _request(self, msg_type: int, flags: int, header: bytes, attrs: list[r.Attr], *,
                  op: str, obj: str, what: str, where: str = "") -> int:
@@ -136,59 +139,22 @@ class NetlinkSession:
         return self._rtnl.request(msg_type, flags, header, attrs)
 
     # -- links: read ------------------------------------------------------------------
-    def _to_link(self, m: Any) -> Link:
-        info = m.get_attr("IFLA_LINKINFO")
-        kind = ""
-        vlan_id = macvlan_mode = ipvlan_mode = None
-        if info is not None:
-            kind = info.get_attr("IFLA_INFO_KIND") or ""
-            data = info.get_attr("IFLA_INFO_DATA")
-            if data is not None and hasattr(data, "get_attr"):
-                if kind == "vlan":
-                    vlan_id = data.get_attr("IFLA_VLAN_ID")
-                elif kind in ("macvlan", "macvtap"):
-                    macvlan_mode = data.get_attr("IFLA_MACVLAN_MODE")
-                elif kind in ("ipvlan", "ipvtap"):
-                    mode = data.get_attr("IFLA_IPVLAN_MODE")
-                    ipvlan_mode = {v: k for k, v in r.IPVLAN_MODES.items()}.get(mode, str(mode))
-        flags = m["flags"]
-        link_ = m.get_attr("IFLA_LINK")
-        return Link(
-            index=m["index"],
-            name=m.get_attr("IFLA_IFNAME"),
-            kind=kind,
-            mac=m.get_attr("IFLA_ADDRESS"),
-            mtu=m.get_attr("IFLA_MTU") or 0,
-            flags=flags,
-            admin_up=bool(flags & IFF_UP),
-            oper_state=m.get_attr("IFLA_OPERSTATE") or "UNKNOWN",
-            master=m.get_attr("IFLA_MASTER") or None,
-            parent_index=link_ if link_ else None,
-            link_netnsid=m.get_attr("IFLA_LINK_NETNSID"),
-            txqlen=m.get_attr("IFLA_TXQLEN"),
-            alias=m.get_attr("IFLA_IFALIAS") or None,
-            vlan_id=vlan_id,
-            macvlan_mode=macvlan_mode,
-            ipvlan_mode=ipvlan_mode,
-            netns=self.label,
-        )
+    def _to_link(self, payload: bytes) -> Link:
+        fields = r.decode_link(payload)
+        flags = int(fields["flags"])  # type: ignore[call-overload]
+        return Link(admin_up=bool(flags & IFF_UP), netns=self.label, **fields)  # type: ignore[arg-type]
 
     def _get_link(self, ref: LinkRef) -> Link | None:
-        from pyroute2.netlink.exceptions import NetlinkError
-
+        if isinstance(ref, int):
+            header, attrs = r.ifinfomsg(index=ref), []
+        else:
+            validate_ifname(ref)
+            header, attrs = r.ifinfomsg(), [r.string(r.IFLA_IFNAME, ref)]
         try:
-            if isinstance(ref, int):
-                msgs = self._ipr.link("get", index=ref)
-            else:
-                validate_ifname(ref)
-                msgs = self._ipr.link("get", ifname=ref)
-        except NetlinkError as exc:
-            if exc.code == errno.ENODEV:
-                return None
-            raise error_from_errno(exc.code, op="get", obj=str(ref)) from None
-        for m in msgs:
-            return self._to_link(m)
-        return None
+            msgs = self._query(r.RTM_GETLINK, header, attrs, obj=str(ref))
+        except LinkNotFound:
+            return None
+        return next((self._to_link(p) for t, p in msgs if t == r.RTM_NEWLINK), None)
 
     def _must_link(self, ref: LinkRef) -> Link:
         link = self._get_link(ref)
@@ -210,10 +176,11 @@ class NetlinkSession:
 
     def links(self, kind: str | None = None) -> list[Link]:
         """All links of the namespace (only those of `kind` if given), by ifindex."""
-        def dump() -> list[Link]:
-            out = [self._to_link(m) for m in self._ipr.link("dump")]
-            return [lk for lk in out if kind is None or lk.kind == kind]
-        return self._run(dump)
+        out = [self._to_link(p) for t, p in self._query(r.RTM_GETLINK, r.ifinfomsg(),
+                                                         dump=True, op="dump", obj="links")
+               if t == r.RTM_NEWLINK]
+        return sorted((lk for lk in out if kind is None or lk.kind == kind),
+                      key=lambda lk: lk.index)
 
     def default_route_link(self) -> Link | None:
         """Link of the first route with a zero-length dst (v4 first, then v6), or None."""
@@ -534,22 +501,23 @@ class NetlinkSession:
 
     def addresses(self, ref: LinkRef | None = None, family: int | None = None) -> list[Address]:
         """Addresses of one link (or all links), optionally only IPv4 (4) or IPv6 (6)."""
-        def dump() -> list[Address]:
-            index = None if ref is None else self._index(ref)
-            out = []
-            for m in self._ipr.addr("dump"):
-                if index is not None and m["index"] != index:
-                    continue
-                ip = m.get_attr("IFA_LOCAL") or m.get_attr("IFA_ADDRESS")
-                iface = ipaddress.ip_interface(f"{ip}/{m['prefixlen']}")
-                if family is not None and iface.version != family:
-                    continue
-                flags = m.get_attr("IFA_FLAGS")
-                out.append(Address(index=m["index"], interface=iface, scope=m["scope"],
-                                   flags=m["flags"] if flags is None else flags,
-                                   label=m.get_attr("IFA_LABEL")))
-            return out
-        return self._run(dump)
+        index = None if ref is None else self._index(ref)
+        fam = socket.AF_UNSPEC if family is None else _family(family)
+        out = []
+        for t, payload in self._query(RTM_GETADDR, struct.pack("=BBBBI", fam, 0, 0, 0, 0),
+                                      dump=True, op="dump", obj="addresses"):
+            if t != RTM_NEWADDR:
+                continue
+            afam, prefix, raw, ifindex, scope, flags, label = r.decode_addr(payload)
+            if afam not in (socket.AF_INET, socket.AF_INET6) or not raw or \
+                    (index is not None and ifindex != index):
+                continue
+            iface = ipaddress.ip_interface((ipaddress.ip_address(raw), prefix))
+            if family is not None and iface.version != family:
+                continue
+            out.append(Address(index=ifindex, interface=iface, scope=scope, flags=flags,
+                               label=label))
+        return out
 
     # -- routes -----------------------------------------------------------------------
     def _route_msg(self, dst: str | ipaddress.IPv4Network | ipaddress.IPv6Network, *,
@@ -637,30 +605,25 @@ class NetlinkSession:
         out = []
         families = (socket.AF_INET, socket.AF_INET6) if fam is None else (fam,)
         for f in families:
-            for m in self._ipr.route("dump", family=f):
-                rt_table = m.get_attr("RTA_TABLE") or m["table"]
-                if table and rt_table != table:
+            header = struct.pack("=BBBBBBBBI", f, 0, 0, 0, 0, 0, 0, 0, 0)
+            for t, payload in self._query(RTM_GETROUTE, header, dump=True, op="dump",
+                                          obj="routes"):
+                if t != RTM_NEWROUTE:
                     continue
-                if oif is not None and m.get_attr("RTA_OIF") != oif:
+                m = r.decode_route(payload)
+                if (table and m["table"] != table) or (oif is not None and m["oif"] != oif):
                     continue
-                zero = "0.0.0.0" if f == socket.AF_INET else "::"
-                dst = ipaddress.ip_network(f"{m.get_attr('RTA_DST') or zero}/{m['dst_len']}")
-                metrics = m.get_attr("RTA_METRICS")
-                mtu = advmss = None
-                if metrics is not None:
-                    mtu = metrics.get_attr("RTAX_MTU")
-                    advmss = metrics.get_attr("RTAX_ADVMSS")
-                gw = m.get_attr("RTA_GATEWAY")
-                prefsrc = m.get_attr("RTA_PREFSRC")
+                zero = b"\0" * (4 if f == socket.AF_INET else 16)
+                gw, src = m["gateway"], m["src"]
                 out.append(Route(
-                    dst=dst,
+                    dst=ipaddress.ip_network((ipaddress.ip_address(m["dst"] or zero),
+                                              m["dst_len"])),
                     gateway=ipaddress.ip_address(gw) if gw else None,
-                    oif=m.get_attr("RTA_OIF"),
-                    scope=m["scope"],
-                    table=rt_table,
-                    priority=m.get_attr("RTA_PRIORITY"),
-                    src=ipaddress.ip_address(prefsrc) if prefsrc else None,
-                    mtu=mtu, advmss=advmss, protocol=m["proto"], type=m["type"],
+                    oif=m["oif"], scope=m["scope"], table=m["table"],
+                    priority=m["priority"],
+                    src=ipaddress.ip_address(src) if src else None,
+                    mtu=m["mtu"], advmss=m["advmss"], protocol=m["protocol"],
+                    type=m["type"],
                 ))
         return out
 
@@ -673,25 +636,29 @@ class NetlinkSession:
     # -- sysctl and namespace ids -----------------------------------------------------
     def sysctl_get(self, key: str) -> str:
         """Read a net sysctl ('net/ipv4/conf/eth0/arp_notify') inside this namespace."""
-        return self._run(read_sysctl, key)
+        return self._in_netns(read_sysctl, key)
 
     def sysctl_set(self, key: str, value: str | int) -> str:
         """Write a net sysctl inside this namespace; returns the previous value."""
-        return self._run(write_sysctl, key, value)
+        return self._in_netns(write_sysctl, key, value)
 
     def netnsid_of(self, netns: NetnsRef) -> int | None:
         """The nsid this namespace assigned to `netns` (RTM_GETNSID), None if none."""
-        def query() -> int | None:
-            target, owned = (netns, False) if isinstance(netns, NetnsHandle) else (
-                open_netns(netns), True)
-            try:
-                res = self._ipr.get_netnsid(fd=target.fd)
-            finally:
-                if owned:
-                    target.close()
-            nsid = None if res is None else res.get("nsid")
-            return None if nsid is None or nsid < 0 else nsid
-        return self._run(query)
+        target, owned = (netns, False) if isinstance(netns, NetnsHandle) else (
+            open_netns(netns), True)
+        try:
+            msgs = self._query(r.RTM_GETNSID, struct.pack("=Bxxx", socket.AF_UNSPEC),
+                               [r.u32(r.NETNSA_FD, target.fd)], op="get nsid of",
+                               obj=target.path)
+        finally:
+            if owned:
+                target.close()
+        for t, payload in msgs:
+            raw = r.attributes(payload, 4).get(r.NETNSA_NSID) if t == r.RTM_NEWNSID else None
+            if raw is not None and len(raw) >= 4:
+                nsid = struct.unpack_from("=i", raw)[0]
+                return None if nsid < 0 else nsid
+        return None
 
 
 @contextmanager
