@@ -183,3 +183,33 @@ def test_status_passes_with_the_cluster_network_ready(nads):
     pod = e2e.sandbox("status")
     rc, out = e2e.run_cni("STATUS", pod, config=e2e.meta_config(cniVersion="1.1.0"))
     assert (rc, out) == (0, None), (out, e2e.last_stderr)
+
+
+# -- DEL and network-status (as Multus thin's CmdDel) -----------------------------------------
+@pytest.mark.parametrize("e2e", MODES, indirect=True)
+def test_del_clears_network_status_while_the_pod_and_netns_exist(nads):
+    e2e = nads
+    pod = _added(e2e, "cleared")
+    assert [s["interface"] for s in e2e.network_status(pod)] == ["eth0", "net1", "net2"]
+
+    rc, out = e2e.run_cni("DEL", pod)
+
+    assert (rc, out) == (0, None), e2e.last_stderr
+    assert e2e.network_status(pod) == []
+    e2e.assert_nothing_left(pod)
+
+
+def test_del_keeps_network_status_of_a_terminating_pod_or_without_netns(nads):
+    e2e = nads
+    going = _added(e2e, "going")
+    obj = e2e.api.pod("going")
+    obj["metadata"]["deletionTimestamp"] = "2026-12-01T00:00:00Z"
+    from tests.kubeapi.server import PODS
+
+    e2e.api.server.update(PODS, obj)
+    assert e2e.run_cni("DEL", going)[0] == 0
+    assert [s["interface"] for s in e2e.network_status(going)] == ["eth0", "net1", "net2"]
+
+    gone = _added(e2e, "netns-gone")
+    assert e2e.run_cni("DEL", gone, netns="")[0] == 0  # the runtime's second DEL
+    assert [s["interface"] for s in e2e.network_status(gone)] == ["eth0", "net1", "net2"]

@@ -321,7 +321,7 @@ def replan_for_delete(ctx: Context, request: Request) -> PodAttachments | None:
 
 def clear_network_status(ctx: Context, request: Request) -> None:
     """As Multus thin's DEL: while the pod and its netns exist, its network-status is emptied
-    (best effort; never fails the DEL)."""
+    (best effort; never fails the DEL). Not for a terminating pod: it is about to go."""
     args = request.args
     if not (ctx.cfg.kubeconfig and args.pod_namespace and args.pod_name and request.netns
             and os.path.exists(request.netns)) or args.pod_namespace in ctx.cfg.system_namespaces:
@@ -337,7 +337,8 @@ def clear_network_status(ctx: Context, request: Request) -> None:
                 pod = kube.get_pod(args.pod_namespace, args.pod_name)
             except KubeError:
                 return
-            if not args.pod_uid or pod.uid == args.pod_uid:
+            # a terminating pod keeps what it had: it goes away (and it saves the write)
+            if (not args.pod_uid or pod.uid == args.pod_uid) and not pod.terminating:
                 clear_status(kube, pod)
     except Exception as e:  # noqa: BLE001 - DEL must not fail on the status
         log.warning("DEL %s: network-status not cleared: %s", request.container_id, e)

@@ -56,6 +56,7 @@ class Pod:
     node_name: str = ""
     annotations: Mapping[str, str] = field(default_factory=_empty, hash=False)
     resource_version: str = ""
+    terminating: bool = False  # metadata.deletionTimestamp is set: the pod is going away
 
     @classmethod
     def from_api(cls, obj: Mapping[str, Any]) -> Pod:
@@ -69,6 +70,7 @@ class Pod:
             node_name=str(spec.get("nodeName") or "") if isinstance(spec, Mapping) else "",
             annotations=_annotations(meta, "pod"),
             resource_version=str(meta.get("resourceVersion") or ""),
+            terminating=bool(meta.get("deletionTimestamp")),
         )
 
     @property
