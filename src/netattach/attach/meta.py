@@ -103,9 +103,11 @@ class MetaPlugin(BasePlugin):
 
     # -- ADD ---------------------------------------------------------------------------
     def add(self, request: Request) -> Result:
+        from netattach.linux import shared_sessions
+
         ctx = self._context(request)
         wait_for_readiness(ctx.cfg.readiness_indicator_file)
-        with ctx.kube() as kube:
+        with ctx.kube() as kube, shared_sessions():  # one netlink session per namespace
             lookup = lookup_pod(request, kube, ctx.cfg)
             if lookup.gone:  # deleted before its network was set up: nothing to attach
                 return Result(interfaces=(Interface(request.ifname, sandbox=request.netns),))
@@ -127,7 +129,10 @@ class MetaPlugin(BasePlugin):
         if att is None:
             return
         att = replace(att, netns=request.netns)
-        errors = del_delegates(ctx.delegation, att, reversed(att.delegates))
+        from netattach.linux import shared_sessions
+
+        with shared_sessions():
+            errors = del_delegates(ctx.delegation, att, reversed(att.delegates))
         if errors and ctx.cfg.retry_delete_on_error:
             raise errors[0]
         ctx.cache.remove(request.container_id)

@@ -52,12 +52,18 @@ if TYPE_CHECKING:
         list_stacked_links,
         list_vlans,
     )
-    from netattach.linux.netlink import NetlinkSession, link_exists, netlink_session
+    from netattach.linux.netlink import (
+        NetlinkSession,
+        link_exists,
+        netlink_session,
+        shared_sessions,
+    )
 
 _LAZY = {
     "NetlinkSession": "netattach.linux.netlink",
     "netlink_session": "netattach.linux.netlink",
     "link_exists": "netattach.linux.netlink",
+    "shared_sessions": "netattach.linux.netlink",
     "set_default_routes": "netattach.linux.default_routes",
     "prepare_ipv6": "netattach.linux.addrconf",
     "enable_announcements": "netattach.linux.addrconf",
@@ -88,6 +94,7 @@ __all__ = [
     "StackedLink", "VethPair", "VlanDevice", "current_netns_id", "enable_announcements",
     "error_from_errno", "find_stacked_users", "find_vlan_users", "link_exists",
     "list_namespaces", "list_stacked_links", "list_vlans", "netlink_session", "netns_id",
-    "open_netns", "prepare_ipv6", "run_in_netns", "set_default_routes", "temp_link_name",
+    "open_netns", "prepare_ipv6", "run_in_netns", "set_default_routes", "shared_sessions",
+    "temp_link_name",
     "validate_ifname", "wait_for_dad",
 ]

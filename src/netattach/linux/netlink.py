@@ -15,6 +15,7 @@ import socket
 import struct
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from netattach.linux import _rtnl as r
@@ -22,14 +23,18 @@ from netattach.linux.errors import (
     LinkKindMismatch,
     LinkNotFound,
     LinuxNetError,
+    NetnsError,
+    NetnsNotFound,
     error_from_errno,
 )
 from netattach.linux.names import temp_link_name, validate_ifname
 from netattach.linux.netns import (
     THREAD_NETNS_PATH,
     NetnsHandle,
+    NetnsId,
     NetnsRef,
     NetnsThread,
+    netns_id,
     open_netns,
     run_in_netns,
 )
@@ -663,12 +668,73 @@ class NetlinkSession:
 
 @contextmanager
 def netlink_session(netns: str | os.PathLike[str] | None = None) -> Iterator[NetlinkSession]:
-    """Open a NetlinkSession on `netns` (None: the caller's namespace); NetnsNotFound if gone."""
+    """A NetlinkSession on `netns` (None: the caller's namespace); NetnsNotFound if gone.
+
+    Inside `shared_sessions()` the session of that namespace is shared (and closed when the
+    block ends); otherwise it is opened here and closed on exit.
+    """
+    pool = _SHARED.get()
+    if pool is not None:
+        yield pool.session(netns)
+        return
     session = NetlinkSession(netns)
     try:
         yield session
     finally:
         session.close()
+
+
+class SessionPool:
+    """The sessions of one operation, one per namespace (by identity, not path)."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[NetnsId | None, NetlinkSession] = {}
+
+    def session(self, netns: str | os.PathLike[str] | None) -> NetlinkSession:
+        key = None if netns is None else _identity(netns)
+        found = self._sessions.get(key)
+        if found is None:
+            found = self._sessions[key] = NetlinkSession(netns)
+        return found
+
+    def close(self) -> None:
+        for session in self._sessions.values():
+            with suppress(OSError, LinuxNetError):
+                session.close()
+        self._sessions.clear()
+
+
+def _identity(netns: str | os.PathLike[str]) -> NetnsId:
+    try:
+        return netns_id(netns)
+    except FileNotFoundError:
+        raise NetnsNotFound(f"network namespace {os.fspath(netns)!r} does not exist",
+                            op="open", obj=os.fspath(netns), errno=errno.ENOENT) from None
+    except OSError as e:
+        raise NetnsError(f"cannot open network namespace {os.fspath(netns)!r}: {e.strerror}",
+                         op="open", obj=os.fspath(netns), errno=e.errno or 0) from None
+
+
+# the pool of the operation running in this context (thread); None: no sharing
+_SHARED: ContextVar[SessionPool | None] = ContextVar("netattach_shared_sessions", default=None)
+
+
+@contextmanager
+def shared_sessions() -> Iterator[SessionPool]:
+    """Within the block, every `netlink_session()` of a namespace (on this thread) is one
+    session: a CNI call touches the pod's and the node's namespace many times, and opening
+    a socket inside a namespace costs a thread. Nested blocks reuse the outer pool."""
+    outer = _SHARED.get()
+    if outer is not None:
+        yield outer
+        return
+    pool = SessionPool()
+    token = _SHARED.set(pool)
+    try:
+        yield pool
+    finally:
+        _SHARED.reset(token)
+        pool.close()
 
 
 
@@ -680,4 +746,5 @@ def link_exists(netns: str | os.PathLike[str] | None, ifname: str) -> bool:
         return nl.find_link(ifname) is not None
 
 
-__all__ = ["LinkRef", "LinuxNetError", "NetlinkSession", "link_exists", "netlink_session"]
+__all__ = ["LinkRef", "LinuxNetError", "NetlinkSession", "SessionPool", "link_exists",
+           "netlink_session", "shared_sessions"]
