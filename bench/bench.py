@@ -56,9 +56,22 @@ class Env:
                      "ranges": [[{"subnet": "203.0.113.0/24"}]]}}]}
 
     @staticmethod
-    def secondary(master: str, ip: str) -> dict:
-        return {"cniVersion": "1.0.0", "name": f"mv-{master}", "type": "macvlan",
-                "master": master, "ipam": {"type": "static", "addresses": [{"address": ip}]}}
+    def secondary(master: str, ip: str = "") -> dict:
+        """macvlan + static on `master`: with `ip` for the Go plugins run directly; without,
+        the pod's annotation requests its own (the NAD declares the ips capability)."""
+        ipam: dict = {"type": "static", "addresses": [{"address": ip}]} if ip else {
+            "type": "static"}
+        conf = {"cniVersion": "1.0.0", "name": f"mv-{master}", "type": "macvlan",
+                "master": master, "ipam": ipam}
+        if not ip:
+            conf["capabilities"] = {"ips": True}
+        return conf
+
+
+def pod_addresses(n: int) -> tuple[str, str]:
+    """The secondaries' addresses of pod number `n` (distinct for pods alive at once: a
+    duplicate address is refused before ADD)."""
+    return f"192.0.2.{n % 250 + 2}/24", f"198.51.100.{n % 250 + 2}/24"
 
 
 def pod_env(cmd: str, cid: str, netns: str, ifname: str, uid: str = "", pod: str = "p") -> dict:
@@ -78,6 +91,7 @@ def run_cni(binary: Path, env: dict, conf: dict) -> None:
 # -- the four ways to attach a pod ------------------------------------------------------
 class Mode:
     name = ""
+    key = ""
 
     def __init__(self, env: Env) -> None:
         self.env = env
@@ -91,6 +105,7 @@ class Floor(Mode):
     """The same netlink work by iproute2 in batch mode: one process per namespace side."""
 
     name = "ip -batch (floor)"
+    key = "floor"
 
     def add(self, pod: str, netns: str) -> None:
         n = int(pod.split("-")[-1])
@@ -101,12 +116,13 @@ class Floor(Mode):
             f"link set {host} master bbr0 up",
             f"link add net1 link {NICS[0]} netns {ns} type macvlan mode bridge",
             f"link add net2 link {NICS[1]} netns {ns} type macvlan mode bridge"]) + "\n")
+        a1, a2 = pod_addresses(n)
         sh("ip", "-n", ns, "-batch", "-", input_="\n".join([
             f"addr add 203.0.113.{n % 250 + 2}/24 dev eth0",
             "link set eth0 up", "link set lo up",
             "route add default via 203.0.113.1 dev eth0",
-            "addr add 192.0.2.10/24 dev net1", "link set net1 up",
-            "addr add 192.0.2.11/24 dev net2", "link set net2 up"]) + "\n")
+            f"addr add {a1} dev net1", "link set net1 up",
+            f"addr add {a2} dev net2", "link set net2 up"]) + "\n")
 
     def delete(self, pod: str, netns: str) -> None:
         sh("ip", "-n", Path(netns).name, "-batch", "-",
@@ -117,21 +133,23 @@ class GoDirect(Mode):
     """The reference Go plugins executed directly, as a runtime would with no meta plugin."""
 
     name = "Go plugins directly"
+    key = "go"
 
-    def _confs(self) -> list[tuple[Path, str, dict]]:
+    def _confs(self, pod: str) -> list[tuple[Path, str, dict]]:
         data = str(self.env.tmp / "go-ipam")
         cl = self.env.cluster_conflist(data)
         eth0 = {**cl["plugins"][0], "cniVersion": "1.0.0", "name": "benchnet"}
+        a1, a2 = pod_addresses(int(pod.split("-")[-1]))
         return [(GO / "bridge", "eth0", eth0),
-                (GO / "macvlan", "net1", Env.secondary(NICS[0], "192.0.2.10/24")),
-                (GO / "macvlan", "net2", Env.secondary(NICS[1], "192.0.2.11/24"))]
+                (GO / "macvlan", "net1", Env.secondary(NICS[0], a1)),
+                (GO / "macvlan", "net2", Env.secondary(NICS[1], a2))]
 
     def add(self, pod: str, netns: str) -> None:
-        for binary, ifname, conf in self._confs():
+        for binary, ifname, conf in self._confs(pod):
             run_cni(binary, pod_env("ADD", pod, netns, ifname), conf)
 
     def delete(self, pod: str, netns: str) -> None:
-        for binary, ifname, conf in reversed(self._confs()):
+        for binary, ifname, conf in reversed(self._confs(pod)):
             run_cni(binary, pod_env("DEL", pod, netns, ifname), conf)
 
 
@@ -139,6 +157,7 @@ class Thin(Mode):
     """netattach's meta plugin as a CNI executable (thin mode), test API server for the pod."""
 
     name = "netattach thin"
+    key = "thin"
     binary = "netattach"
 
     def config(self) -> dict:
@@ -161,6 +180,7 @@ class Thick(Thin):
     """The shim forwarding to a running `netattach daemon` (started and stopped here)."""
 
     name = "netattach thick"
+    key = "thick"
     binary = "netattach-shim"
 
     def __init__(self, env: Env) -> None:
@@ -211,10 +231,16 @@ class Pods:
         self.count = 0
         self.lock = threading.Lock()
 
-    def new(self, networks: str = "mv0,mv1") -> tuple[str, str]:
+    def new(self, networks: str = "") -> tuple[str, str]:
+        """A pod: by default the field report's two secondaries with addresses of its own;
+        `networks`, another annotation (the scale phase's L2-only fillers)."""
         with self.lock:
             self.count += 1
-            name = f"natb-pod-{self.count}"
+            n = self.count
+            name = f"natb-pod-{n}"
+        if not networks:
+            a1, a2 = pod_addresses(n)
+            networks = json.dumps([{"name": "mv0", "ips": [a1]}, {"name": "mv1", "ips": [a2]}])
         sh("ip", "netns", "add", name)
         api = self.env.api
         if api is not None:
@@ -296,12 +322,13 @@ def setup(tmp: Path) -> Env:
 
     api = FakeKubeAPI(tokens=None).start()
     for i, nic in enumerate(NICS):
-        conf = Env.secondary(nic, f"192.0.2.1{i}/24")
-        conf["name"] = f"mv{i}"
-        api.create(NADS, {"apiVersion": "k8s.cni.cncf.io/v1",
-                          "kind": "NetworkAttachmentDefinition",
-                          "metadata": {"name": f"mv{i}", "namespace": "default"},
-                          "spec": {"config": json.dumps(conf)}})
+        conf = Env.secondary(nic)
+        l2 = {k: v for k, v in conf.items() if k not in ("ipam", "capabilities")}
+        for name, body in ((f"mv{i}", conf), (f"mv{i}-l2", l2)):
+            api.create(NADS, {"apiVersion": "k8s.cni.cncf.io/v1",
+                              "kind": "NetworkAttachmentDefinition",
+                              "metadata": {"name": name, "namespace": "default"},
+                              "spec": {"config": json.dumps({**body, "name": name})}})
     env.api = api
     env.kubeconfig = tmp / "kubeconfig"
     env.kubeconfig.write_text(json.dumps({
@@ -322,7 +349,8 @@ def inner(args: argparse.Namespace) -> dict:
     report: dict = {"machine": {"python": platform.python_version(), "kernel": platform.release(),
                                 "cpus": os.cpu_count()}, "iterations": args.iterations,
                     "modes": {}}
-    modes: list[Callable[[Env], Mode]] = [Floor, GoDirect, Thin, Thick]
+    modes: list[Callable[[Env], Mode]] = [m for m in (Floor, GoDirect, Thin, Thick)
+                                          if not args.modes or m.key in args.modes]
     for factory in modes:
         mode = factory(env)
         try:
@@ -337,24 +365,25 @@ def inner(args: argparse.Namespace) -> dict:
                   f"{entry['latency']['add_del']['median_ms']} ms", flush=True)
         finally:
             mode.close()
-    floor = report["modes"]["ip -batch (floor)"]["latency"]["add_del"]["median_ms"]
+    floor_entry = report["modes"].get(Floor.name)
     for entry in report["modes"].values():
-        entry["ratio_to_floor"] = round(entry["latency"]["add_del"]["median_ms"] / floor, 2)
+        entry["ratio_to_floor"] = round(entry["latency"]["add_del"]["median_ms"] / floor_entry[
+            "latency"]["add_del"]["median_ms"], 2) if floor_entry else None
     return report
 
 
 def scale(mode: Thick, pods: Pods, args: argparse.Namespace) -> dict:
     """p50 with 10 vs ~1000 attachments already on the node, and the daemon's RSS.
 
-    The filler pods carry eth0 and nine secondaries each (the same NADs repeated, which
-    Multus allows), so 1000 attachments fit the documentation address ranges.
+    The filler pods carry eth0 and nine L2-only secondaries each (the same NADs repeated,
+    which Multus allows), so 1000 attachments fit the documentation address ranges.
     """
     kept: list[tuple[str, str]] = []
     per_pod = 10
 
     def fill(attachments: int) -> None:
         while len(kept) * per_pod < attachments:
-            name, netns = pods.new(",".join(["mv0", "mv1"] * 4 + ["mv0"]))
+            name, netns = pods.new(",".join(["mv0-l2", "mv1-l2"] * 4 + ["mv0-l2"]))
             mode.add(name, netns)
             kept.append((name, netns))
 
@@ -380,6 +409,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")],
                         default=[1, 4, 16])
     parser.add_argument("--scale-attachments", type=int, default=1000)
+    parser.add_argument("--modes", type=lambda s: s.split(","), default=[],
+                        help="only these: floor,go,thin,thick (default: all)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()

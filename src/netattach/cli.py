@@ -60,7 +60,7 @@ def _cmd_daemon(args: argparse.Namespace) -> int:
     flags = {k: getattr(args, k) for k in (
         "socket_dir", "node_name", "metrics_address", "cni_config_dir", "cni_bin_dir",
         "kubeconfig", "cni_dir", "conf_dir", "bin_dir", "log_format", "log_level",
-        "readiness_indicator_file", "max_in_flight", "max_queued")}
+        "readiness_indicator_file", "max_in_flight", "max_queued", "workers")}
     try:
         cfg = DaemonConfig.load(args.config, flags)
     except DaemonConfigError as e:
@@ -182,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--readiness-indicator-file", help="the default network's readiness file")
     p.add_argument("--max-in-flight", type=int, help="CNI requests run in parallel (32)")
     p.add_argument("--max-queued", type=int, help="CNI requests waiting; beyond: code 11 (256)")
+    p.add_argument("--workers", type=int, help="worker processes that run the requests "
+                   "(default -1: one per CPU; 0: none, all in the daemon process)")
     p.add_argument("--log-format", choices=("text", "json"))
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
     p.set_defaults(func=_cmd_daemon)

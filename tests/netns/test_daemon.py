@@ -423,3 +423,43 @@ def test_shim_imports_only_a_few_builtin_modules(tmp_path: Path) -> None:
             assert not {"socket", "json"} & imported
         else:
             assert proc.returncode == 1 and json.loads(proc.stdout)["code"] == 11
+
+
+def _workers(daemon_pid: int) -> list[int]:
+    """The daemon's worker processes (its children running netattach.daemon.worker)."""
+    out = subprocess.run(["pgrep", "-P", str(daemon_pid), "-f", "netattach.daemon.worker"],
+                         capture_output=True, text=True).stdout.split()
+    return [int(p) for p in out]
+
+
+def test_a_worker_killed_mid_request_is_try_again_later_and_replaced(node: Node) -> None:
+    """Requests run in worker processes: one dying answers code 11, the daemon starts it
+    again, and the retried ADD attaches everything."""
+    pod = node.add_pod("worker", [{"name": "mv1", "ips": ["198.51.100.31/24"]}])
+    sandbox = node.factory.make_netns("pod")
+    ready = node.tmp / "ready"
+    with node.daemon(extra_args=["--workers", "1"]) as d:
+        deadline = time.monotonic() + 30
+        assert d.proc is not None
+        while len(workers := _workers(d.proc.pid)) != 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(workers) == 1, workers
+        # the ADD waits in the worker for the readiness file; kill the worker meanwhile
+        conf = node.meta_config(readinessindicatorfile=str(ready))
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(node.shim, "ADD", pod, sandbox.path, "cid-w", conf=conf)
+            time.sleep(1.0)
+            os.kill(workers[0], signal.SIGKILL)
+            rc, out, _ = pending.result(timeout=30)
+        assert rc == 1 and out["code"] == 11, out
+        assert "worker 0 exited" in out["msg"], out
+        while (_workers(d.proc.pid) in ([], workers)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        replaced = _workers(d.proc.pid)
+        assert len(replaced) == 1 and replaced != workers, (replaced, workers)
+        ready.touch()
+        rc, out, _ = node.shim("ADD", pod, sandbox.path, "cid-w", conf=conf)
+        assert rc == 0, (out, d.logs()[-3000:])
+        assert addrs(sandbox.name, "net1") == ["198.51.100.31/24"]
+        rc, out, _ = node.shim("DEL", pod, sandbox.path, "cid-w", conf=conf)
+        assert (rc, out) == (0, None), d.logs()[-3000:]

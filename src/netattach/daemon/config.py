@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -42,6 +42,7 @@ DAEMON_KEYS: Mapping[str, str] = MappingProxyType({
     "networkName": "network_name",
     "shimConfig": "shim_config",
     "serviceAccountDir": "service_account_dir",
+    "workers": "workers",
 })
 
 
@@ -70,6 +71,7 @@ class DaemonConfig:
     network_name: str = "netattach-cni-network"
     readiness_indicator_file: str = ""
     service_account_dir: str = DEFAULT_SERVICE_ACCOUNT_DIR
+    workers: int = -1  # worker processes; -1: one per CPU, 0: in the daemon process
     shim_config: Mapping[str, Any] = field(default_factory=_empty)
     overrides: Mapping[str, Any] = field(default_factory=_empty)
 
@@ -170,6 +172,15 @@ class DaemonConfig:
             if not isinstance(value, kind) or isinstance(value, bool) or value < 1:
                 raise DaemonConfigError(f"daemon config: {name} must be a positive integer, "
                                         f"got {value!r}")
+        if not isinstance(self.workers, int) or isinstance(self.workers, bool) \
+                or self.workers < -1:
+            raise DaemonConfigError(f"daemon config: workers must be -1 (one per CPU), 0 (no "
+                                    f"worker processes) or a count, got {self.workers!r}")
+
+    def to_wire(self) -> dict[str, Any]:
+        """Plain values, for a worker process (see workers.py)."""
+        return {f.name: dict(v) if isinstance(v, Mapping) else v
+                for f in fields(self) for v in [getattr(self, f.name)]}
         if self.log_format not in ("text", "json"):
             raise DaemonConfigError(f"daemon config: logFormat must be text or json, got "
                                     f"{self.log_format!r}")

@@ -31,7 +31,9 @@ if TYPE_CHECKING:
     from netattach.cni.skel import Plugin
     from netattach.kube.api import KubeAPI
 
+    from .service import Execute
     from .watch_cache import KubeCache
+    from .workers import WorkerPool
 
 log = logging.getLogger("netattach.daemon")
 
@@ -72,6 +74,21 @@ def plugin_factory(cfg: DaemonConfig, cache: KubeCache | None) -> Callable[[str]
         return MetaPlugin(kube_factory=kube, own_logging=False)
 
     return for_uid
+
+
+def executor(cfg: DaemonConfig, cache: KubeCache | None) -> tuple[Execute, WorkerPool | None]:
+    """How requests run: in `cfg.workers` worker processes (one per CPU by default: each
+    has its own GIL), or on the daemon's own threads with workers 0."""
+    from .service import in_process
+    from .workers import WorkerPool, default_count
+
+    count = default_count() if cfg.workers < 0 else cfg.workers
+    if count == 0:
+        return in_process(cfg, plugin_factory(cfg, cache)), None
+    wire = {**cfg.to_wire(), "has_kube": cache is not None}
+    pool = WorkerPool(count, wire, lambda want_uid: cache.view(want_uid) if cache else None)
+    log.info("%d worker process(es)", count)
+    return pool.run, pool
 
 
 @contextmanager
@@ -159,7 +176,10 @@ def run(cfg: DaemonConfig) -> int:
     with ExitStack() as stack:
         cache = stack.enter_context(kube_cache(cfg, metrics))
         state.cache = cache
-        service = CniService(cfg, metrics, plugin_factory(cfg, cache))
+        execute, pool = executor(cfg, cache)
+        if pool is not None:
+            stack.callback(pool.close)
+        service = CniService(cfg, metrics, execute)
         server = UnixHTTPServer(cfg.socket_path, App(service, metrics, state.ready))
         stack.callback(server.server_close)
         serve = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
@@ -189,7 +209,8 @@ def run(cfg: DaemonConfig) -> int:
                 log.warning("caches not synced yet; serving anyway (cache misses go to the "
                             "API server)")
         while not stop.wait(1.0):
-            pass
+            if pool is not None:
+                pool.restart_dead()
         log.info("shutting down: draining %d request(s) for up to %.0fs",
                  service.admission.pending, cfg.shutdown_grace)
         state.shutting_down = True

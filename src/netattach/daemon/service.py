@@ -21,7 +21,7 @@ from typing import Any
 
 from netattach.cni.args import CniArgs
 from netattach.cni.errors import CNIError, Code, TryAgainLater
-from netattach.cni.skel import Bug, Plugin, serve
+from netattach.cni.skel import Bug, Plugin, Reply, serve
 
 from .config import DaemonConfig
 from .logs import request_fields
@@ -150,13 +150,25 @@ def decode_body(raw: bytes) -> tuple[dict[str, str], bytes]:
     return env, stdin
 
 
+# (env, stdin, want_uid, log fields) -> the Reply: in this process, or in a worker process
+Execute = Callable[[dict[str, str], bytes, str, Mapping[str, str]], Reply]
+
+
+def in_process(config: DaemonConfig, plugin_for: Callable[[str], Plugin]) -> Execute:
+    """Run requests on the calling thread: `plugin_for(want_uid)` builds the meta plugin."""
+    def execute(env: dict[str, str], stdin: bytes, want_uid: str,
+                fields: Mapping[str, str]) -> Reply:
+        return serve(plugin_for(want_uid), env, stdin, adjust=config.override)
+    return execute
+
+
 @dataclass
 class CniService:
-    """Serves `POST /cni` bodies. `plugin_for(want_uid)` builds the meta plugin per request."""
+    """Serves `POST /cni` bodies; `execute` runs the core (in process or in a worker)."""
 
     config: DaemonConfig
     metrics: Metrics
-    plugin_for: Callable[[str], Plugin]
+    execute: Execute
     locks: KeyedLocks = field(default_factory=KeyedLocks)
     admission: Admission = field(init=False)
 
@@ -192,12 +204,12 @@ class CniService:
         container = env.get("CNI_CONTAINERID", "")
         args = CniArgs.parse(env.get("CNI_ARGS"))
         pod = f"{args.pod_namespace}/{args.pod_name}" if args.pod_name else ""
-        with request_fields(verb=verb, pod=pod, container=container[:12],
-                            ifname=env.get("CNI_IFNAME", "")):
-            plugin = self.plugin_for(args.pod_uid)
+        fields = {"verb": verb, "pod": pod, "container": container[:12],
+                  "ifname": env.get("CNI_IFNAME", "")}
+        with request_fields(**fields):
             with self.locks.hold(container or f"<{verb}>"), self.admission.slot():
                 t0 = time.monotonic()
-                reply = serve(plugin, env, stdin, adjust=self.config.override)
+                reply = self.execute(env, stdin, args.pod_uid, fields)
                 ms = (time.monotonic() - t0) * 1000
             if reply.error is not None:
                 if isinstance(reply.error, Bug):

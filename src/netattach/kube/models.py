@@ -73,6 +73,10 @@ class Pod:
             terminating=bool(meta.get("deletionTimestamp")),
         )
 
+    def __reduce__(self) -> tuple[Any, ...]:  # a read-only mapping does not pickle
+        return (_pod, (self.namespace, self.name, self.uid, self.node_name,
+                       dict(self.annotations), self.resource_version, self.terminating))
+
     @property
     def ref(self) -> str:
         """``pod ns/name``: how messages name this pod."""
@@ -126,6 +130,10 @@ class NetworkAttachmentDefinition:
             uid=str(meta.get("uid") or ""),
         )
 
+    def __reduce__(self) -> tuple[Any, ...]:  # a read-only mapping does not pickle
+        return (_nad, (self.namespace, self.name, self.config, dict(self.annotations),
+                       self.resource_version, self.uid))
+
     @property
     def ref(self) -> str:
         """``NetworkAttachmentDefinition ns/name``: how messages name this NAD."""
@@ -140,3 +148,15 @@ class NetworkAttachmentDefinition:
     def resource_name(self) -> str:
         """The ``k8s.v1.cni.cncf.io/resourceName`` device pool, "" when absent."""
         return self.annotations.get(RESOURCE_NAME_ANNOTATION, "")
+
+
+def _pod(namespace: str, name: str, uid: str, node_name: str, annotations: dict[str, str],
+         resource_version: str, terminating: bool) -> Pod:
+    return Pod(namespace, name, uid, node_name, MappingProxyType(annotations), resource_version,
+               terminating)
+
+
+def _nad(namespace: str, name: str, config: str, annotations: dict[str, str],
+         resource_version: str, uid: str) -> NetworkAttachmentDefinition:
+    return NetworkAttachmentDefinition(namespace, name, config, MappingProxyType(annotations),
+                                       resource_version, uid)
