@@ -37,6 +37,9 @@ class Delegate:
     cni_args: tuple[tuple[str, str], ...] = ()
     requested_ips: tuple[str, ...] = ()
     default_route: tuple[str, ...] | None = None  # requested gateways (None: not asked)
+    # an element of the pod's networks annotation (hot-plug may add and remove those);
+    # None: not recorded (a cache of format 1)
+    from_annotation: bool | None = False
 
     @property
     def network(self) -> str:
@@ -51,6 +54,7 @@ class Delegate:
             "cniArgs": [list(p) for p in self.cni_args],
             "requestedIPs": list(self.requested_ips),
             "defaultRoute": list(self.default_route) if self.default_route is not None else None,
+            "fromAnnotation": self.from_annotation,
         }
 
     @classmethod
@@ -66,6 +70,8 @@ class Delegate:
             cni_args=tuple((str(k), str(v)) for k, v in data.get("cniArgs") or ()),
             requested_ips=tuple(str(ip) for ip in data.get("requestedIPs") or ()),
             default_route=tuple(str(gw) for gw in route) if route is not None else None,
+            from_annotation=(bool(data["fromAnnotation"]) if data.get("fromAnnotation")
+                             is not None else None),
         )
 
 
@@ -79,16 +85,25 @@ class PodAttachments:
     pod_name: str
     pod_uid: str
     delegates: tuple[Delegate, ...]
+    # the meta plugin's config this sandbox was added with (what hot-plug runs with);
+    # None in caches written before it was kept
+    meta_config: Mapping[str, Any] | None = None
+    cni_path: tuple[str, ...] = ()  # the runtime's CNI_PATH at ADD (for hot-plug)
 
     @property
     def pod_ref(self) -> str:
         return f"{self.pod_namespace}/{self.pod_name}" if self.pod_name else self.container_id
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": KIND, "format": FORMAT, "containerID": self.container_id,
-                "netns": self.netns, "podNamespace": self.pod_namespace,
-                "podName": self.pod_name, "podUID": self.pod_uid,
-                "delegates": [d.to_json() for d in self.delegates]}
+        out = {"kind": KIND, "format": FORMAT, "containerID": self.container_id,
+               "netns": self.netns, "podNamespace": self.pod_namespace,
+               "podName": self.pod_name, "podUID": self.pod_uid,
+               "delegates": [d.to_json() for d in self.delegates]}
+        if self.meta_config is not None:
+            out["metaConfig"] = dict(self.meta_config)
+        if self.cni_path:
+            out["cniPath"] = list(self.cni_path)
+        return out
 
     @classmethod
     def from_json(cls, data: Any) -> PodAttachments | None:
@@ -96,10 +111,13 @@ class PodAttachments:
         if not isinstance(data, dict) or data.get("kind") != KIND:
             return None
         try:
+            meta = data.get("metaConfig")
             return cls(str(data["containerID"]), str(data.get("netns", "")),
                        str(data.get("podNamespace", "")), str(data.get("podName", "")),
                        str(data.get("podUID", "")),
-                       tuple(Delegate.from_json(d) for d in data["delegates"]))
+                       tuple(Delegate.from_json(d) for d in data["delegates"]),
+                       dict(meta) if isinstance(meta, dict) else None,
+                       tuple(str(p) for p in data.get("cniPath") or ()))
         except (KeyError, TypeError, ValueError, AttributeError, CNIError):
             return None
 

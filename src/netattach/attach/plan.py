@@ -107,7 +107,6 @@ def plan_attachments(cfg: MetaConfig, request: Request, pod: Pod | None,
         AnnotationError,
         parse_default_network,
         parse_networks,
-        thaw,
     )
 
     pod_ref = f"{pod.namespace}/{pod.name}" if pod else request.pod_ref
@@ -156,26 +155,40 @@ def plan_attachments(cfg: MetaConfig, request: Request, pod: Pod | None,
                                   cni_args=tuple(base_args + extra_args)))
     # 3. the pod's annotation, in order
     for sel in selections:
-        if cfg.namespace_isolation and pod and sel.namespace != pod.namespace \
-                and sel.namespace not in cfg.global_namespaces:
-            raise _invalid(
-                f"{pod_ref}: namespace isolation enabled, annotation violates permission, pod "
-                f"is in namespace {pod.namespace} but refers to target namespace "
-                f"{sel.namespace}",
-                f"create the NAD in {pod.namespace}, or list {sel.namespace} in "
-                "globalNamespaces")
-        conflist = _nad(get_nad, sel.namespace, sel.name, cfg, pod_ref)
-        conflist = with_cni_args(conflist, thaw(sel.cni_args) if sel.cni_args else None)
-        caps, pairs = _selection_requests(sel)
-        delegates.append(Delegate(
-            name=f"{sel.namespace}/{sel.name}", conflist=conflist,
-            ifname=sel.interface or f"net{len(delegates)}", capability_args=caps,
-            cni_args=tuple(base_args + extra_args + pairs), requested_ips=tuple(sel.ips),
-            default_route=tuple(sel.default_route) if sel.default_route is not None else None))
+        delegates.append(selection_delegate(cfg, sel, get_nad, pod, pod_ref,
+                                            tuple(base_args + extra_args),
+                                            sel.interface or f"net{len(delegates)}"))
     _check_unique_ifnames(delegates, pod)
     _check_default_routes(delegates, pod_ref)
+    meta = {k: v for k, v in request.config.raw.items()
+            if k not in ("runtimeConfig", "prevResult", "args")}
     return PodAttachments(request.container_id, request.netns, pod.namespace if pod else "",
-                          pod.name if pod else "", pod.uid if pod else "", tuple(delegates))
+                          pod.name if pod else "", pod.uid if pod else "", tuple(delegates),
+                          meta, request.path)
+
+
+def selection_delegate(cfg: MetaConfig, sel: NetworkSelection, get_nad: NadGetter | None,
+                       pod: Pod | None, pod_ref: str, cni_args: tuple[tuple[str, str], ...],
+                       ifname: str) -> Delegate:
+    """The delegate of one element of the pod's annotation, as interface `ifname`."""
+    from netattach.kube.annotations import thaw
+
+    if cfg.namespace_isolation and pod and sel.namespace != pod.namespace \
+            and sel.namespace not in cfg.global_namespaces:
+        raise _invalid(
+            f"{pod_ref}: namespace isolation enabled, annotation violates permission, pod "
+            f"is in namespace {pod.namespace} but refers to target namespace "
+            f"{sel.namespace}",
+            f"create the NAD in {pod.namespace}, or list {sel.namespace} in "
+            "globalNamespaces")
+    conflist = _nad(get_nad, sel.namespace, sel.name, cfg, pod_ref)
+    conflist = with_cni_args(conflist, thaw(sel.cni_args) if sel.cni_args else None)
+    caps, pairs = _selection_requests(sel)
+    return Delegate(
+        name=f"{sel.namespace}/{sel.name}", conflist=conflist, ifname=ifname,
+        capability_args=caps, cni_args=cni_args + tuple(pairs), requested_ips=tuple(sel.ips),
+        default_route=tuple(sel.default_route) if sel.default_route is not None else None,
+        from_annotation=True)
 
 
 def error_prefix(namespace: str, name: str, uid: str, network: str) -> str:

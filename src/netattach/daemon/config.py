@@ -80,6 +80,12 @@ class DaemonConfig:
         return Path(self.socket_dir) / SOCKET_NAME
 
     @property
+    def cni_dir(self) -> str:
+        """The meta plugin's cniDir the daemon configures (its delegate caches)."""
+        value = self.overrides.get("cniDir")
+        return value if isinstance(value, str) and value else "/var/lib/cni/multus"
+
+    @property
     def kubeconfig(self) -> str:
         value = self.overrides.get("kubeconfig", "")
         return value if isinstance(value, str) else ""

@@ -153,6 +153,7 @@ def run(cfg: DaemonConfig) -> int:
     """Serve until SIGTERM or SIGINT; returns the exit code."""
     from . import logs
     from .confgen import ConfigManager
+    from .hotplug import HotPlug
     from .server import App, UnixHTTPServer
     from .service import CniService
 
@@ -208,6 +209,10 @@ def run(cfg: DaemonConfig) -> int:
             else:
                 log.warning("caches not synced yet; serving anyway (cache misses go to the "
                             "API server)")
+            hotplug = HotPlug(cache, cfg.cni_dir, service.locks.hold)
+            hotplug.start()
+            stack.callback(hotplug.stop)
+            hotplug.reconcile_all()  # what changed while the daemon was away
         while not stop.wait(1.0):
             if pool is not None:
                 pool.restart_dead()

@@ -51,6 +51,7 @@ class KubeCache:
         self._events: queue.SimpleQueue[tuple[Pod, str, str, str] | None] = \
             queue.SimpleQueue()
         self._poster: threading.Thread | None = None
+        self._pod_listeners: list[Callable[[Pod | None, Pod | None], None]] = []
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -67,6 +68,10 @@ class KubeCache:
             self._threads.append(t)
         self._poster = threading.Thread(target=self._post_events, name="events", daemon=True)
         self._poster.start()
+
+    def on_pod_change(self, listener: Callable[[Pod | None, Pod | None], None]) -> None:
+        """Call `listener(old, new)` (on the watch thread) for every pod the watch changes."""
+        self._pod_listeners.append(listener)
 
     def stop(self, drain: float = 5.0) -> None:
         """Stop the watches; post the events still queued (for up to `drain` seconds)."""
@@ -103,12 +108,16 @@ class KubeCache:
                 for etype, obj in watch():
                     key = (obj.namespace, obj.name)
                     with self._lock:
+                        old = store.objects.get(key)
                         if etype == "DELETED":
                             store.objects.pop(key, None)
                         else:
                             store.objects[key] = obj
                         size = len(store.objects)
                     self.metrics.cache_objects.labels(kind=kind).set(size)
+                    if store is self._pods:
+                        for listener in self._pod_listeners:
+                            listener(old, None if etype == "DELETED" else obj)
                 backoff = 0.5
             except Exception as e:  # noqa: BLE001 - a watch must never die for good
                 self.metrics.api_errors.labels(operation=f"watch-{kind}").inc()

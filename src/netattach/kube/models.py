@@ -57,6 +57,7 @@ class Pod:
     annotations: Mapping[str, str] = field(default_factory=_empty, hash=False)
     resource_version: str = ""
     terminating: bool = False  # metadata.deletionTimestamp is set: the pod is going away
+    host_network: bool = False  # spec.hostNetwork: no sandbox namespace, no CNI
 
     @classmethod
     def from_api(cls, obj: Mapping[str, Any]) -> Pod:
@@ -71,11 +72,13 @@ class Pod:
             annotations=_annotations(meta, "pod"),
             resource_version=str(meta.get("resourceVersion") or ""),
             terminating=bool(meta.get("deletionTimestamp")),
+            host_network=isinstance(spec, Mapping) and spec.get("hostNetwork") is True,
         )
 
     def __reduce__(self) -> tuple[Any, ...]:  # a read-only mapping does not pickle
         return (_pod, (self.namespace, self.name, self.uid, self.node_name,
-                       dict(self.annotations), self.resource_version, self.terminating))
+                       dict(self.annotations), self.resource_version, self.terminating,
+                       self.host_network))
 
     @property
     def ref(self) -> str:
@@ -151,9 +154,9 @@ class NetworkAttachmentDefinition:
 
 
 def _pod(namespace: str, name: str, uid: str, node_name: str, annotations: dict[str, str],
-         resource_version: str, terminating: bool) -> Pod:
+         resource_version: str, terminating: bool, host_network: bool) -> Pod:
     return Pod(namespace, name, uid, node_name, MappingProxyType(annotations), resource_version,
-               terminating)
+               terminating, host_network)
 
 
 def _nad(namespace: str, name: str, config: str, annotations: dict[str, str],

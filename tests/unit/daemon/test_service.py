@@ -11,7 +11,7 @@ from netattach.cni.request import Command
 from netattach.cni.types import Result
 from netattach.daemon.config import DaemonConfig
 from netattach.daemon.metrics import Metrics
-from netattach.daemon.service import CniService, decode_body
+from netattach.daemon.service import CniService, decode_body, in_process
 
 CONF = {"cniVersion": "1.0.0", "name": "netattach-cni-network", "type": "netattach-shim"}
 ENV = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "cid-1", "CNI_NETNS": "/run/netns/absent-pod",
@@ -69,7 +69,8 @@ def service(plugin=None, **config):
         wanted.append(uid)
         return plugin
 
-    svc = CniService(DaemonConfig(**config), Metrics.create(), plugin_for)
+    cfg = DaemonConfig(**config)
+    svc = CniService(cfg, Metrics.create(), in_process(cfg, plugin_for))
     svc.wanted_uids = wanted
     return svc
 
@@ -193,7 +194,7 @@ def test_handle_never_raises_even_when_the_plugin_cannot_be_built():
     def plugin_for(uid):
         raise RuntimeError("cannot build the meta plugin")
 
-    svc = CniService(DaemonConfig(), Metrics.create(), plugin_for)
+    svc = CniService(DaemonConfig(), Metrics.create(), in_process(DaemonConfig(), plugin_for))
     answer = svc.handle(body())
     assert answer.status == 500 and answer.body["code"] == 999
 
