@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -95,6 +96,10 @@ class Mode:
 
     def __init__(self, env: Env) -> None:
         self.env = env
+
+    def server_cpu(self) -> float:
+        """CPU seconds used so far by long-running processes of this mode (the daemon)."""
+        return 0.0
 
     def add(self, pod: str, netns: str) -> None: ...
     def delete(self, pod: str, netns: str) -> None: ...
@@ -202,11 +207,29 @@ class Thick(Thin):
         return {**super().config(), "type": "netattach-shim",
                 "daemonSocketDir": str(self.socket_dir)}
 
+    def processes(self) -> list[int]:
+        """The daemon and its worker processes."""
+        kids = sh("pgrep", "-P", str(self.proc.pid), check=False).split()
+        return [self.proc.pid, *map(int, kids)]
+
     def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
+        """Resident memory of the daemon and its workers."""
+        total = 0
+        for pid in self.processes():
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        return total / 1024
+
+    def server_cpu(self) -> float:
+        ticks = 0
+        for pid in self.processes():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks += int(fields[11]) + int(fields[12])  # utime + stime
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def close(self) -> None:
         self.proc.terminate()
@@ -257,22 +280,32 @@ class Pods:
         sh("ip", "netns", "del", name, check=False)
 
 
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def latency(mode: Mode, pods: Pods, iterations: int) -> dict:
-    add, dele, both = [], [], []
+    """ADD then DEL of one pod at a time. CPU per pod: user + sys of every process the
+    pod's ADD and DEL ran (the CNI executables, the daemon and its workers), from rusage."""
+    add, dele, both, cpu = [], [], [], []
     for _ in range(iterations):
         name, netns = pods.new()
         try:
+            c0, s0 = children_cpu(), mode.server_cpu()
             t0 = time.perf_counter()
             mode.add(name, netns)
             t1 = time.perf_counter()
             mode.delete(name, netns)
             t2 = time.perf_counter()
+            cpu.append(children_cpu() - c0 + mode.server_cpu() - s0)
         finally:
             pods.remove(name)
         add.append(t1 - t0)
         dele.append(t2 - t1)
         both.append(t2 - t0)
-    return {"add": stats(add), "del": stats(dele), "add_del": stats(both)}
+    return {"add": stats(add), "del": stats(dele), "add_del": stats(both),
+            "cpu_ms_per_pod": round(statistics.mean(cpu) * 1000, 1)}
 
 
 def throughput(mode: Mode, pods: Pods, total: int, concurrency: int) -> dict:
@@ -442,18 +475,27 @@ def main() -> int:
 
 
 def render(report: dict) -> str:
+    """The report as Markdown tables: latency, CPU and throughput per mode, then scale."""
+    modes = report["modes"]
+    levels = ",".join(str(t["concurrency"]) for t in next(iter(modes.values()))["throughput"])
     lines = ["| mode | ADD median | DEL median | ADD+DEL min / median / p99 (ms) | x floor |"
-             " throughput (pods/s at c=" + ",".join(str(t["concurrency"]) for t in
-                                                   next(iter(report["modes"].values()))
-                                                   ["throughput"]) + ") | failures |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
-    for name, e in report["modes"].items():
+             " CPU ms per pod | pods/s at c=" + levels + " | failures |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, e in modes.items():
         lat = e["latency"]
         tp = " / ".join(str(t["pods_per_second"]) for t in e["throughput"])
         fails = sum(t["failures"] for t in e["throughput"])
         lines.append(f"| {name} | {lat['add']['median_ms']} | {lat['del']['median_ms']} | "
                      f"{lat['add_del']['min_ms']} / {lat['add_del']['median_ms']} / "
-                     f"{lat['add_del']['p99_ms']} | {e['ratio_to_floor']} | {tp} | {fails} |")
+                     f"{lat['add_del']['p99_ms']} | {e['ratio_to_floor']} | "
+                     f"{lat['cpu_ms_per_pod']} | {tp} | {fails} |")
+    for name, e in modes.items():
+        if "scale" in e:
+            sc = e["scale"]
+            lines.append(f"\n{name} scale: p50 ADD+DEL {sc['p50_at_10_ms']} ms at 10 "
+                         f"attachments, {sc['p50_at_1000_ms']} ms at {sc['attachments']} "
+                         f"({round(sc['p50_at_1000_ms'] / sc['p50_at_10_ms'], 2)}x); daemon "
+                         f"and workers RSS {sc['daemon_rss_mb']} MB")
     return "\n".join(lines)
 
 
