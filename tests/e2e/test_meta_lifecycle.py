@@ -213,3 +213,25 @@ def test_del_keeps_network_status_of_a_terminating_pod_or_without_netns(nads):
     gone = _added(e2e, "netns-gone")
     assert e2e.run_cni("DEL", gone, netns="")[0] == 0  # the runtime's second DEL
     assert [s["interface"] for s in e2e.network_status(gone)] == ["eth0", "net1", "net2"]
+
+
+# -- a repeated ADD ----------------------------------------------------------------------------
+def test_failed_repeated_add_keeps_the_first_adds_plan_for_del(nads):
+    e2e = nads
+    pod = _added(e2e, "twice")
+    plan = e2e.cni_dir / pod.container_id
+    first = plan.read_bytes()
+    obj = e2e.api.pod("twice")  # the second ADD would plan only net1
+    obj["metadata"]["annotations"]["k8s.v1.cni.cncf.io/networks"] = "vlan100-conf"
+    from tests.kubeapi.server import PODS
+
+    e2e.api.server.update(PODS, obj)
+
+    rc, out = e2e.run_cni("ADD", pod)  # same container: its interfaces are already there
+
+    assert rc != 0, out
+    assert "eth0" in out["msg"] + out.get("details", ""), out
+    assert plan.read_bytes() == first  # the failed ADD's rollback put the first plan back
+    assert [s["interface"] for s in e2e.network_status(pod)] == ["eth0", "net1", "net2"]
+    assert e2e.run_cni("DEL", pod)[0] == 0, e2e.last_stderr
+    e2e.assert_nothing_left(pod)
