@@ -80,6 +80,15 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
         node_name=args.node_name or "", output=args.output, cni_dir=args.cni_dir))
 
 
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from netattach.explain import ExplainOptions, run_explain
+
+    return run_explain(ExplainOptions(
+        pod=args.pod, namespace=args.namespace or "", kubeconfig=args.kubeconfig or "",
+        use_api=not args.no_api, config=args.config or "", cni_dir=args.cni_dir or "",
+        conf_dir=args.conf_dir or "", output=args.output))
+
+
 def _node_paths(args: argparse.Namespace) -> NodePaths:
     from netattach.node.install import NodePaths
 
@@ -208,6 +217,24 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default /var/lib/cni/multus)")
     p.add_argument("-o", "--output", choices=("text", "json"), default="text")
     p.set_defaults(func=_cmd_doctor)
+
+    p = sub.add_parser("explain", help="replay what netattach does for one pod and compare "
+                       "it with what is there: NADs, caches, the pod's netns, the node, "
+                       "network-status (changes nothing; see docs/doctor.md)")
+    p.add_argument("pod", metavar="POD", help="NAME or NAMESPACE/NAME")
+    p.add_argument("-n", "--namespace", help="the pod's namespace (default: default)")
+    p.add_argument("--kubeconfig", help="read the pod and its NADs from this API server "
+                   "(default: $KUBECONFIG, else the netattach config's kubeconfig)")
+    p.add_argument("--no-api", action="store_true", help="cache-only: do not ask the API "
+                   "server; explain from what this node's caches recorded")
+    p.add_argument("--config", help="the meta plugin's CNI config (e.g. "
+                   "/etc/cni/net.d/00-netattach.conflist): cniDir, confDir, clusterNetwork")
+    p.add_argument("--cni-dir", help="the meta plugin's cniDir: delegate and result caches "
+                   "(default: the config's, else /var/lib/cni/multus)")
+    p.add_argument("--conf-dir", help="the meta plugin's confDir (default: the config's, "
+                   "else /etc/cni/multus/net.d)")
+    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    p.set_defaults(func=_cmd_explain)
 
     p = sub.add_parser("install", help="install netattach on this node without a DaemonSet "
                        "(thin mode), or the executables for the DaemonSet (see docs/install.md)")

@@ -30,8 +30,8 @@ COMMANDS = _paths(build_parser())
 
 def test_the_walk_sees_every_command() -> None:
     names = {" ".join(p) for p in COMMANDS}
-    for expected in ("doctor", "daemon", "install", "sandbox", "sandbox up", "sandbox exec",
-                     "sandbox demo"):
+    for expected in ("doctor", "explain", "daemon", "install", "sandbox", "sandbox up",
+                     "sandbox exec", "sandbox explain", "sandbox demo"):
         assert expected in names
 
 

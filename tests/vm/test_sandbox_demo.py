@@ -1,8 +1,9 @@
 """`make demo`'s scenario in the guest (802.1Q): the field report's story, asserted step by step.
 
 Runs the real CLI as `make demo` does; checks the failure text, doctor's finding, the
-interfaces, VLAN ids and addresses in the pod, the peers' ping replies (from the demo's
-output), and that `sandbox down` left no namespace or state file behind.
+interfaces, VLAN ids and addresses in the pod, `netattach sandbox explain`'s table (every
+network matched), the peers' ping replies (from the demo's output), and that `sandbox down`
+left no namespace or state file behind.
 """
 
 import os
@@ -40,6 +41,17 @@ def test_field_report_demo(tmp_path):
     assert re.search(r"default/vlan100-conf\s+net1\s+192\.0\.2\.211\s+\S+\s+100$", out, re.M), out
     assert re.search(r"default/vlan200-conf\s+net2\s+198\.51\.100\.211\s+\S+\s+200$", out,
                      re.M), out
+    # netattach sandbox explain on the running pod: every network matches what was set up
+    assert "netattach sandbox explain vlan-multi" in out
+    assert re.search(r"^\s+NETWORK\s+INTERFACE\s+TYPE\s+NAD\s+CACHE\s+IN POD\s+NODE\s+STATUS\s+"
+                     r"PROBLEM$", out, re.M), out
+    assert re.search(r"^\s+default\s+eth0\s+bridge\s+file\s+ok\s+up\s+ok\s+ok\s+-$", out,
+                     re.M), out
+    for vid, ifname in ((100, "net1"), (200, "net2")):
+        assert re.search(rf"^\s+default/vlan{vid}-conf\s+{ifname}\s+vlan\s+found\s+ok\s+up\s+ok"
+                         r"\s+ok\s+-$", out, re.M), out
+    assert re.search(r'node: master enp16s0f0 up', out), out
+    assert "everything matches: 3 network(s)" in out
     assert re.search(r"peer100 -> 192\.0\.2\.211: 3 packets transmitted, 3 received", out), out
     assert re.search(r"peer200 -> 198\.51\.100\.211: 3 packets transmitted, 3 received", out), out
     # everything torn down

@@ -67,21 +67,27 @@ def _inputs(nads: list[NadSource]) -> Inputs | None:
 
 
 def check_before_add(att: PodAttachments, cfg: MetaConfig | None = None,
-                     pods: Sequence[Pod] = ()) -> list[Finding]:
+                     pods: Sequence[Pod] = (), *, attached: bool = False) -> list[Finding]:
     """Error and warning findings for this pod's delegates (reads the node, changes nothing).
 
     `pods`: pods whose network-status to compare addresses with, when at hand without an
-    API call (the daemon's cache of this node's pods).
+    API call (the daemon's cache of this node's pods). `attached`: the sandbox `att.netns`
+    is already set up (`netattach explain` replays the checks on a running pod): its own
+    links hold its VLANs and are no conflict.
     """
     from dataclasses import replace
 
     from netattach.doctor import checks as c
-    from netattach.doctor.delegates import DEFAULT_CNI_DIR
+    from netattach.doctor.delegates import DEFAULT_CNI_DIR, netns_key
     from netattach.doctor.findings import WARNING, sort_findings
     from netattach.doctor.preadd import address_findings_before_add
     from netattach.doctor.sources import PodSource
 
     inp = _inputs([n for _, n in _sources(att)])
+    own = netns_key(att.netns) if attached else ""
+    if inp is not None and inp.node is not None and own:
+        links = tuple(lk for lk in inp.node.links if lk.in_node or lk.netns_id != own)
+        inp = replace(inp, node=replace(inp.node, links=links))
     found: list[Finding] = []
     if inp is not None:
         found = c.run_checks(inp, (c.check_vlan_range, c.check_masters, c.check_mtu,

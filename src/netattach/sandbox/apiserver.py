@@ -26,6 +26,19 @@ def _status(code: int, reason: str, message: str) -> dict[str, Any]:
             "message": message, "reason": reason, "code": code}
 
 
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386: objects merge key by key, null removes a key, anything else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = _merge_patch(out.get(key), value)
+    return out
+
+
 class LocalApi:
     """Objects by (kind, namespace, name); thread-safe; served by `serve()`."""
 
@@ -72,6 +85,24 @@ class LocalApi:
             current["metadata"]["resourceVersion"] = self._next_rv()
             return 200, copy.deepcopy(current)
 
+    def _patch_status(self, namespace: str, name: str, patch: Mapping[str, Any]
+                      ) -> tuple[int, dict[str, Any]]:
+        """A JSON merge patch (RFC 7386) of pods/status; metadata.uid in it is a precondition,
+        as the API server checks it (how the meta plugin writes network-status)."""
+        with self._lock:
+            current = self._objects.get(("Pod", namespace, name))
+            if current is None:
+                return 404, _status(404, "NotFound", f'pods "{name}" not found')
+            uid = (patch.get("metadata") or {}).get("uid")
+            if uid not in (None, current["metadata"]["uid"]):
+                return 409, _status(409, "Conflict", f'Operation cannot be fulfilled on pods '
+                                    f'"{name}": Precondition failed: UID in precondition: '
+                                    f'{uid}, UID in object meta: {current["metadata"]["uid"]}')
+            merged = _merge_patch(current, patch)
+            merged["metadata"]["resourceVersion"] = self._next_rv()
+            self._objects[("Pod", namespace, name)] = merged
+            return 200, copy.deepcopy(merged)
+
     def handle(self, method: str, path: str, body: Any) -> tuple[int, dict[str, Any]]:
         path = path.split("?", 1)[0]
         if m := _POD.match(path):
@@ -82,6 +113,8 @@ class LocalApi:
                                                             f'pods "{name}" not found'))
             if method == "PUT" and status:
                 return self._update_status(ns, name, body or {})
+            if method == "PATCH" and status and isinstance(body, dict):
+                return self._patch_status(ns, name, body)
         elif (m := _NAD.match(path)) and method == "GET":
             ns, name = m.groups()
             obj = self.get("NetworkAttachmentDefinition", ns, name)
@@ -126,6 +159,9 @@ class LocalApi:
 
             def do_POST(self) -> None:  # noqa: N802
                 self._answer("POST")
+
+            def do_PATCH(self) -> None:  # noqa: N802
+                self._answer("PATCH")
 
             def log_message(self, *args: Any) -> None:
                 return

@@ -37,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("pod")
     p.add_argument("address")
     p.add_argument("--from", dest="peer", help="ping from this peer host instead")
+    p = sub.add_parser("explain", help="netattach explain on a pod of the sandbox: what "
+                       "netattach did for it and what is there (see docs/doctor.md)")
+    p.add_argument("--name")
+    p.add_argument("pod")
+    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
     p = sub.add_parser("demo", help="the field report's story, start to finish")
     p.add_argument("directory", nargs="?", default="examples/vlan-multi")
     return parser
@@ -96,6 +101,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.action == "down":
         lifecycle.down(state.name)
         return 0
+    if args.action == "explain":
+        return inspect.explain(state, args.pod, ["-o", args.output])[0]
     if args.action == "exec":
         argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
         return inspect.exec_(state, args.pod, argv)

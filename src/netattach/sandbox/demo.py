@@ -5,11 +5,13 @@
    NIC makes the pod fail, and the error names it.
 2. `netattach doctor` explains it and gives the fix.
 3. The fix (`ip link del vlan.100`, no reboot), the pod comes up, `ip a` shows eth0, net1,
-   net2, and the peers' pings reach both addresses. Then everything is torn down.
+   net2, `netattach sandbox explain` finds that every network matches what netattach set
+   up, and the peers' pings reach both addresses. Then everything is torn down.
 """
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -94,6 +96,13 @@ def run_demo(directory: str, out: TextIO = sys.stdout) -> int:
             _say(out, f"    {line}")
         _say(out, "\n   network-status, as the API server stores it:")
         inspect.status(state, out)
+
+        _say(out, f"\n== What netattach did for the pod, compared with what is there: "
+             f"netattach sandbox explain {pod.name}")
+        code, text = inspect.explain(state, pod.name, out=io.StringIO())
+        _say(out, _indent(text))
+        _expect(code == 0 and "everything matches" in text,
+                f"netattach explain found a mismatch on the running pod (exit {code})")
 
         _say(out, "\n== The field report's check: each peer pings the pod on its VLAN")
         for peer in topo.peers:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -9,7 +10,7 @@ from typing import TextIO
 
 from . import netns
 from .model import SandboxError, load_scenario
-from .state import SandboxState, existing
+from .state import PodState, SandboxState, existing
 from .topology import Names
 
 
@@ -60,12 +61,40 @@ def status(state: SandboxState, out: TextIO = sys.stdout) -> None:
         out.write("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n")
 
 
-def pod_netns(state: SandboxState, pod: str) -> str:
+def find_pod(state: SandboxState, pod: str) -> PodState:
+    """The pod named NAME or NAMESPACE/NAME."""
     matches = [p for k, p in state.pods.items() if pod in (k, p.name)]
     if not matches:
         raise SandboxError(f"no pod {pod!r} in sandbox {state.name} (pods: "
                            f"{', '.join(state.pods) or 'none'})")
-    return matches[0].netns.rsplit("/", 1)[-1]
+    return matches[0]
+
+
+def pod_netns(state: SandboxState, pod: str) -> str:
+    return find_pod(state, pod).netns.rsplit("/", 1)[-1]
+
+
+def explain(state: SandboxState, pod: str, args: Sequence[str] = (),
+            out: TextIO = sys.stdout) -> tuple[int, str]:
+    """`netattach explain` on a sandbox pod, run in the node namespace against the sandbox's
+    API server (started for it), its meta config and cniDir. Returns (exit code, output)."""
+    from . import lifecycle, runtime
+
+    ps = find_pod(state, pod)
+    config = state.directory / runtime.META_CONFIG
+    if not config.exists():
+        lifecycle.write_meta_config(state)
+    with lifecycle.api_running(state) as kubeconfig:
+        argv = [sys.executable, "-m", "netattach", "explain", f"{ps.namespace}/{ps.name}",
+                "--kubeconfig", str(kubeconfig), "--config", str(config), *args]
+        env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+        proc = subprocess.run(netns.exec_in(Names(state.prefix).node, argv), env=env,
+                              capture_output=True, text=True, check=False)
+    out.write(proc.stdout)
+    out.flush()
+    if proc.stderr:
+        sys.stderr.write(proc.stderr)
+    return proc.returncode, proc.stdout
 
 
 def exec_(state: SandboxState, pod: str, argv: Sequence[str]) -> int:

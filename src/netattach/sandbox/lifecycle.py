@@ -12,7 +12,8 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
@@ -101,6 +102,8 @@ def validate(scenario: Scenario) -> None:
 
 
 def _start_api(scenario: Scenario, state: SandboxState, node_ns: str) -> tuple[LocalApi, Path]:
+    """The sandbox's API server in the node namespace: the scenario's NADs and pods (with the
+    UIDs and network-status the state recorded); its kubeconfig."""
     api = LocalApi()
     for nad in scenario.nads:
         api.put("NetworkAttachmentDefinition", {
@@ -113,6 +116,8 @@ def _start_api(scenario: Scenario, state: SandboxState, node_ns: str) -> tuple[L
                 "annotations": dict(pod.annotations)}
         if existing:
             meta["uid"] = existing.uid
+            if existing.ready:
+                meta["annotations"][STATUS_ANNOTATION] = json.dumps(existing.network_status)
         api.put("Pod", {"apiVersion": "v1", "kind": "Pod", "metadata": meta,
                         "spec": {"nodeName": scenario.topology.node_name}})
     url = run_in_netns(f"/run/netns/{node_ns}", api.serve)
@@ -134,6 +139,25 @@ def _install(state: SandboxState, subnet: str) -> None:
     (d / "multus.d").mkdir(exist_ok=True)
     (d / "net.d" / "10-default.conflist").write_text(
         json.dumps(runtime.default_network(d, subnet)))
+    write_meta_config(state)
+
+
+def write_meta_config(state: SandboxState) -> Path:
+    """The meta config the sandbox's runtime passes, as a file (for `netattach explain`)."""
+    path = state.directory / runtime.META_CONFIG
+    path.write_text(json.dumps(runtime.meta_config(state.directory,
+                                                   state.directory / "kubeconfig")))
+    return path
+
+
+@contextmanager
+def api_running(state: SandboxState) -> Iterator[Path]:
+    """The sandbox's API server, serving while the block runs; yields its kubeconfig."""
+    api, kubeconfig = _start_api(load_scenario(state.sources), state, Names(state.prefix).node)
+    try:
+        yield kubeconfig
+    finally:
+        api.stop()
 
 
 def attach_pods(scenario: Scenario, state: SandboxState, progress: Progress,

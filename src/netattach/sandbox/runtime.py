@@ -27,6 +27,9 @@ class CniResult:
         return self.stderr.strip()
 
 
+META_CONFIG = "netattach.conf"  # the meta config as a file in the state dir
+
+
 def container_id(namespace: str, name: str, attempt: int = 0) -> str:
     return hashlib.sha256(f"{namespace}/{name}/{attempt}".encode()).hexdigest()[:32]
 
