@@ -104,7 +104,7 @@ def run(cfg: DaemonConfig) -> int:
     """Serve until SIGTERM or SIGINT; returns the exit code."""
     from . import logs
     from .confgen import ConfigManager
-    from .server import App, UnixHTTPServer
+    from .server import App, SocketDirError, SocketInUse, UnixHTTPServer
     from .service import CniService
 
     logs.setup(cfg.log_format, cfg.log_level)
@@ -123,7 +123,11 @@ def run(cfg: DaemonConfig) -> int:
         cache = stack.enter_context(kube_cache(cfg, metrics))
         state.cache = cache
         service = CniService(cfg, metrics, plugin_factory(cfg, cache))
-        server = UnixHTTPServer(cfg.socket_path, App(service, metrics, state.ready))
+        try:
+            server = UnixHTTPServer(cfg.socket_path, App(service, metrics, state.ready))
+        except (SocketInUse, SocketDirError, OSError) as e:
+            log.error("cannot serve on %s: %s", cfg.socket_path, e)
+            return 1
         stack.callback(server.server_close)
         serve = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
                                  name="socket", daemon=True)
