@@ -8,7 +8,8 @@ Differences from the reference, on purpose:
   without '/' have their dots turned into slashes.
 - CHECK substitutes IFNAME like ADD does (the reference forgets to).
 - A failed ADD restores the link attributes it changed from the backup and removes it.
-- DEL removes the backup file when the link is gone (the reference leaves it behind).
+- DEL removes the backup file whatever happens: also when the link or netns is gone, or a
+  value cannot be restored (the reference leaves it behind).
 """
 
 from __future__ import annotations
@@ -131,6 +132,13 @@ def load_conf(request: Request) -> TuningConf:
     return TuningConf(sysctl=tuple(sysctl.items()), mac=mac, promisc=promisc, mtu=mtu,
                       txqlen=txqlen, allmulti=allmulti,
                       data_dir=_typed(raw, "dataDir", str, "") or DEFAULT_DATA_DIR)
+
+
+def _data_dir(raw: Mapping[str, Any]) -> str:
+    """dataDir as DEL needs it: the only key it reads, so a config ADD would refuse for
+    another key still finds (and removes) the backup."""
+    value = raw.get("dataDir")
+    return value if isinstance(value, str) and value else DEFAULT_DATA_DIR
 
 
 def normalise_mac(mac: str) -> str:
@@ -299,27 +307,30 @@ class TuningPlugin(BasePlugin):
         return prev
 
     def delete(self, request: Request) -> None:
-        """Restore the backup; always succeeds (problems go to stderr)."""
+        """Restore the backup, then remove it; always succeeds (problems go to stderr).
+
+        The backup goes even when a value cannot be put back (lo's all-zero MAC, a link
+        that refuses it): DEL reports success, so nothing would ever read the file again.
+        """
+        backup = backup_path(_data_dir(request.config.raw), request.container_id,
+                             request.ifname)
         try:
-            conf = load_conf(request)
-        except Exception as e:  # noqa: BLE001 - DEL must not fail
-            print(f"tuning: DEL ignoring bad config: {e}", file=sys.stderr)
-            return
-        backup = backup_path(conf.data_dir, request.container_id, request.ifname)
-        if not request.netns:
+            if not backup.is_file():
+                return
+        except OSError:
             return
         try:
-            with netlink_session(request.netns) as nl:
-                failures = restore_backup(nl, request.ifname, backup)
+            if request.netns:
+                with netlink_session(request.netns) as nl:
+                    for failure in restore_backup(nl, request.ifname, backup):
+                        print(f"tuning: DEL {request.ifname}: {failure}", file=sys.stderr)
         except NetnsNotFound:
+            pass  # the pod's namespace is gone, and its links with it
+        except Exception as e:  # noqa: BLE001 - DEL must not fail
+            print(f"tuning: DEL could not restore {request.ifname}: {e}", file=sys.stderr)
+        finally:
             with contextlib.suppress(OSError):
                 backup.unlink(missing_ok=True)
-            return
-        except Exception as e:  # noqa: BLE001
-            print(f"tuning: DEL could not restore {request.ifname}: {e}", file=sys.stderr)
-            return
-        for failure in failures:
-            print(f"tuning: DEL {request.ifname}: {failure}", file=sys.stderr)
 
     def check(self, request: Request) -> None:
         reject_duplicate_sysctls(request.stdin)
