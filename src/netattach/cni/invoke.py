@@ -258,11 +258,13 @@ class Invoker:
 
     def gc(self, conflist: NetConfList,
            valid_attachments: Sequence[tuple[str, str]] | None) -> None:
-        """DEL cached attachments not in `valid_attachments`, then send GC to every plugin."""
+        """DEL cached attachments not in `valid_attachments` (and the temporary files of
+        killed cache writes), then send GC to every plugin."""
         if conflist.disable_gc:
             return
         valid = set(valid_attachments or ())
         errors: list[str] = []
+        self.cache.remove_stale_temp_files(conflist.name)
         for entry in list(self.cache.entries(conflist.name)):
             if (entry.container_id, entry.ifname) in valid:
                 continue
