@@ -44,6 +44,7 @@ from lightkube.generic_resource import Generic, create_namespaced_resource
 
 from .errors import Conflict, KubeError, NotFound, Unauthorized, Unreachable
 from .models import NetworkAttachmentDefinition, Pod
+from .names import check_name, check_namespace, check_uid
 from .network_status import NETWORK_STATUS_ANNOTATION
 
 log = logging.getLogger(__name__)
@@ -290,16 +291,22 @@ class KubeClient:
             raise op.translate(exc, self._server) from None
 
     def _get_pod_raw(self, namespace: str, name: str) -> dict[str, Any]:
+        check_namespace(namespace)
+        check_name(name, "pod")
         op = _Op(f"pod {namespace}/{name}", "get", "pods")
         obj = self._call(op, lambda: self._lk.get(_RawPod, name, namespace=namespace))
         return dict(obj)
 
     def get_pod(self, namespace: str, name: str) -> Pod:
-        """The pod, live from the API server. Raises NotFound, Unreachable, Unauthorized..."""
+        """The pod, live from the API server. Raises NotFound, Unreachable, Unauthorized...
+        and InvalidName (before any request) for a name Kubernetes would refuse."""
         return Pod.from_api(self._get_pod_raw(namespace, name))
 
     def get_nad(self, namespace: str, name: str) -> NetworkAttachmentDefinition:
-        """The NetworkAttachmentDefinition. NotFound's message says how to fix the reference."""
+        """The NetworkAttachmentDefinition. NotFound's message says how to fix the reference;
+        InvalidName (before any request) for a name Kubernetes would refuse."""
+        check_namespace(namespace)
+        check_name(name, "NetworkAttachmentDefinition")
         op = _Op(f"NetworkAttachmentDefinition {namespace}/{name}", "get", NAD_PLURAL, NAD_GROUP)
         try:
             obj = self._lk.get(_NAD, name, namespace=namespace)
@@ -328,8 +335,13 @@ class KubeClient:
         GET (up to ``status_attempts`` times, then Conflict is raised). Returns False,
         without raising, when the pod is gone or its UID is not ``uid`` (a new pod with
         the same name; static/mirror pods are exempt), True once written. ``uid`` "" skips
-        the check. Other failures raise KubeError subclasses.
+        the check. Other failures raise KubeError subclasses (InvalidName, before any
+        request, for a namespace, name or UID Kubernetes would refuse).
         """
+        check_namespace(namespace)
+        check_name(name, "pod")
+        if uid:
+            check_uid(uid)
         op = _Op(f"pod {namespace}/{name}", "update", "pods/status")
         for attempt in range(1, self._status_attempts + 1):
             try:
@@ -377,9 +389,12 @@ class KubeClient:
 
         ``type_`` is "Normal" or "Warning"; ``reason`` e.g. AddedInterface, NoNetworkFound.
         Never raises on API failure: returns False and logs; True when recorded.
+        InvalidName (before any request) when the pod's namespace or name is invalid.
         """
         if type_ not in ("Normal", "Warning"):
             raise ValueError(f"event type must be Normal or Warning, not {type_!r}")
+        check_namespace(pod.namespace)
+        check_name(pod.name, "pod")
         if len(message) > _EVENT_MESSAGE_LIMIT:
             message = message[: _EVENT_MESSAGE_LIMIT - 3] + "..."
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
