@@ -298,6 +298,17 @@ def check_answer(call: Call) -> None:
         raise Violation(f"VERSION without supportedVersions:{where}")
 
 
+def record(call: Call) -> None:
+    """Note the call for hypothesis' report and count its outcome for the statistics
+    (--hypothesis-show-statistics); nothing outside a hypothesis test."""
+    from hypothesis import event, note
+    from hypothesis.control import currently_in_test_context
+
+    if currently_in_test_context():
+        note(f"{call.command}: rc={call.rc} {call.stdout.strip()[:300]}")
+        event(outcome(call))
+
+
 def outcome(call: Call) -> str:
     """A short label for hypothesis' statistics (--hypothesis-show-statistics)."""
     try:

@@ -6,6 +6,7 @@ fails), and its entry here goes."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from tests.fuzz.harness import Call
@@ -37,8 +38,27 @@ KNOWN: dict[str, Callable[[Call], bool]] = {
     "non-utf8-ifname": lambda c: not _utf8(c.env.get(b"CNI_IFNAME", b""))
     and _unexpected(c, "UnicodeEncodeError"),
     # cni/config.py loads_object catches ValueError, not RecursionError
-    "deep-json": lambda c: _unexpected(c, "RecursionError"),
+    "deep-json": lambda c: _unexpected(c, "RecursionError")
+    and "while decoding a JSON" in str(_error(c).get("msg", "")),
+    # plugins/common.py run_ipam: any built-in type runs as the IPAM, so "ipam": {"type":
+    # "bridge"} (or macvlan, tuning...) recurses into itself
+    "builtin-plugin-as-ipam": lambda c: _unexpected(c, "RecursionError")
+    and _ipam_type(c) in NOT_IPAM,
+    # cni/config.py validate_ifname lets control characters through; netattach.linux's
+    # validate_ifname refuses them with a ValueError
+    "control-char-ifname": lambda c: _unexpected(c, "ValueError")
+    and any(b < 0x20 for b in c.env.get(b"CNI_IFNAME", b"")),
 }
+NOT_IPAM = {"bridge", "host-device", "ipvlan", "macvlan", "tuning", "vlan", "netattach"}
+
+
+def _ipam_type(call: Call) -> object:
+    try:
+        conf = json.loads(call.stdin)
+    except (ValueError, RecursionError):
+        return None
+    ipam = conf.get("ipam") if isinstance(conf, dict) else None
+    return ipam.get("type") if isinstance(ipam, dict) else None
 
 
 def known_bug(call: Call) -> str | None:

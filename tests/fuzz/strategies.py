@@ -27,11 +27,11 @@ def mostly(usual: st.SearchStrategy[Any], odd: st.SearchStrategy[Any], tenths: f
     return st.integers(0, 99).flatmap(lambda i: usual if i < tenths * 10 else odd)
 
 
-def value(usual: Any, *others: Any) -> st.SearchStrategy[Any]:
+def value(usual: Any, *others: Any, tenths: float = 9.3) -> st.SearchStrategy[Any]:
     """A config value: mostly `usual` (so that an example changes about one value of a
     working config), else one of `others`, an odd scalar or any JSON value."""
     pool = st.sampled_from([usual, *others]) if others else st.just(usual)
-    return mostly(st.just(usual), pool | pool | odd_scalars | json_values, 9.3)
+    return mostly(st.just(usual), pool | pool | odd_scalars | json_values, tenths)
 
 
 MISSING = object()
@@ -62,8 +62,8 @@ hl_range = fields({"subnet": value("198.51.100.0/24", "2001:db8::/64", "198.51.1
 route = fields({"dst": value("0.0.0.0/0", "203.0.113.0/24", "::/0", "x")},
                {"gw": value("198.51.100.1", "192.0.2.1", "x")})
 host_local = fields(
-    {"type": value("host-local", "static", "", "bridge", "tuning", "host-device",
-                   "nonexistent-ipam"),
+    {"type": value("host-local", "static", "", "bridge", "macvlan", "tuning", "host-device",
+                   "nonexistent-ipam", "a" * 300, tenths=8),
      "dataDir": value("@ROOT@/hl", "", False, 0, ["@ROOT@"], "@ROOT@/file", "@ROOT@/hl\u0000x",
                       "@ROOT@/" + "d" * 300),
      "ranges": value([[{"subnet": "198.51.100.0/24"}]], [], [[]], [[{"subnet": "x"}]])
@@ -73,7 +73,7 @@ host_local = fields(
      "resolvConf": value("@ROOT@/file", "@ROOT@/none", 5),
      "subnet": subnet, "rangeStart": value("198.51.100.5"), "gateway": value("198.51.100.1")})
 static = fields(
-    {"type": value("static", "host-local", ""),
+    {"type": value("static", "host-local", "", "vlan", tenths=8.5),
      "addresses": value([{"address": "203.0.113.10/24"}],
                         [{"address": "203.0.113.10/24", "gateway": "203.0.113.1"}],
                         [{"address": "2001:db8:1::10/64"}], [{"address": "x"}], [{}], [])},

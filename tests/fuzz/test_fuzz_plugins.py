@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, given, note, seed, settings
+from hypothesis import HealthCheck, given, seed, settings
 from tests.fuzz.harness import (
     PLUGINS,
     SEED,
@@ -23,7 +23,7 @@ from tests.fuzz.harness import (
     changed_links,
     check_answer,
     leftover_files,
-    outcome,
+    record,
     run_contained,
     scale,
 )
@@ -62,8 +62,7 @@ def run_case(lab: Lab, executable: Path, c: Case) -> list[Call]:
         body = with_prev_result(stdin, added) if verb in ("CHECK", "DEL") and added else stdin
         call = run_contained(lab, executable, env, body)
         calls.append(call)
-        note(f"{verb}: rc={call.rc} {call.stdout.strip()[:300]}")
-        event(outcome(call))
+        record(call)
         if known_bug(call) is None:
             check_answer(call)
         if verb == "ADD" and call.rc == 0 and added is None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, given, note, seed, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from tests.fuzz.harness import (
     SEED,
@@ -27,7 +27,7 @@ from tests.fuzz.harness import (
     check_answer,
     leftover_files,
     link_states,
-    outcome,
+    record,
     run_contained,
     scale,
 )
@@ -104,8 +104,7 @@ def run_shim_case(lab: Lab, shim: Path, c: Case, daemon_root: Path | None = None
                 body = stdin
         call = run_contained(lab, shim, env, body, in_node=False, timeout=120)
         calls.append(call)
-        note(f"{verb}: rc={call.rc} {call.stdout.strip()[:300]}")
-        event(outcome(call))
+        record(call)
         if known_bug(call) is None:
             check_answer(call)
         if verb == "ADD" and call.rc == 0 and added is None:

@@ -25,6 +25,7 @@ from .request import Command
 from .types import Result
 
 DEFAULT_TIMEOUT = 60.0
+NAME_MAX = 255  # longest file name; a longer "type" can never be found
 
 
 @dataclass(frozen=True)
@@ -54,16 +55,23 @@ def find_in_path(plugin_type: str, path: Sequence[str]) -> Path:
     if not plugin_type:
         raise CNIError(Code.INVALID_NETWORK_CONFIG, "no plugin name provided",
                        'the network config needs "type"')
-    if os.sep in plugin_type:
-        raise CNIError(Code.INVALID_NETWORK_CONFIG, f"invalid plugin name: {plugin_type}",
+    if os.sep in plugin_type or "\0" in plugin_type or plugin_type in (".", ".."):
+        raise CNIError(Code.INVALID_NETWORK_CONFIG, f"invalid plugin name: {plugin_type!r}",
                        "a plugin type is a file name in CNI_PATH, not a path")
+    if len(os.fsencode(plugin_type)) > NAME_MAX:
+        raise CNIError(Code.INVALID_NETWORK_CONFIG,
+                       f"invalid plugin name: {plugin_type[:40]!r}... is longer than {NAME_MAX} "
+                       "bytes", "a plugin type is a file name in CNI_PATH; fix \"type\"")
     if not path:
         raise CNIError(Code.INVALID_ENVIRONMENT, "no paths provided",
                        f"set CNI_PATH (or binDir) to the directory holding {plugin_type!r}")
     for directory in path:
         candidate = Path(directory) / plugin_type
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return candidate
+        try:
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                return candidate
+        except (OSError, ValueError):
+            continue  # a CNI_PATH entry that cannot hold it (too long, NUL...): not there
     shown = "[" + " ".join(path) + "]"
     raise CNIError(Code.INVALID_NETWORK_CONFIG,
                    f"failed to find plugin {plugin_type!r} in path {shown}",

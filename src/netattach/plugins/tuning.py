@@ -8,6 +8,7 @@ Differences from the reference, on purpose:
   without '/' have their dots turned into slashes.
 - CHECK substitutes IFNAME like ADD does (the reference forgets to).
 - A failed ADD restores the link attributes it changed from the backup and removes it.
+- A MAC is never set on a link without one of its own (lo): DEL could not restore it.
 - DEL removes the backup file whatever happens: also when the link or netns is gone, or a
   value cannot be restored (the reference leaves it behind).
 """
@@ -221,6 +222,20 @@ def create_backup(nl: NetlinkSession, ifname: str, path: Path, conf: TuningConf)
                            "tuning keeps its backups in dataDir; make it writable") from None
 
 
+ZERO_MAC = "00:00:00:00:00:00"
+
+
+def refuse_unrestorable_mac(nl: NetlinkSession, ifname: str) -> None:
+    """A link without a MAC of its own (lo: 00:00:00:00:00:00) cannot get it back on DEL
+    (the kernel refuses an all-zero address): refuse to change it, before changing anything."""
+    link = nl.find_link(ifname)
+    if link is not None and (link.mac or ZERO_MAC) == ZERO_MAC:
+        raise plugin_error(f'failed to set MAC of "{ifname}": it has no MAC address of its own '
+                           f"({ZERO_MAC}), which DEL could never put back",
+                           f'drop "mac" for {ifname}: set MACs only on Ethernet-like '
+                           "interfaces")
+
+
 def restore_backup(nl: NetlinkSession, ifname: str, path: Path) -> list[str]:
     """Put the saved values back; returns the failures (the file stays if any)."""
     try:
@@ -275,6 +290,8 @@ class TuningPlugin(BasePlugin):
         keys = [(sysctl_key(k, ifname), v) for k, v in conf.sysctl]
         backup = backup_path(conf.data_dir, request.container_id, ifname)
         with pod_session(request) as nl:
+            if conf.mac:
+                refuse_unrestorable_mac(nl, ifname)
             for key, value in keys:
                 try:
                     nl.sysctl_set(key, value)
