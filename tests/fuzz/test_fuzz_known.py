@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from tests.daemon_support import http
-from tests.fuzz.harness import Lab, ThickNode, check_answer, run_contained
-from tests.fuzz.known import known_bug
+from tests.fuzz.harness import Lab, ThickNode, check_answer, link_states, run_contained
+from tests.fuzz.known import known_bug, known_sequence_bug
 
 pytestmark = pytest.mark.root
 
@@ -96,3 +96,90 @@ def test_daemon_answers_a_deeply_nested_config(thick_node: ThickNode) -> None:
     assert answer is not None, "no HTTP answer"
     status, body = answer
     assert status == 400 and json.loads(body)["code"] == 6
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "plugins/common.py run_ipam: `is_builtin(ipam_type)` runs any built-in type as the IPAM "
+    "in process, so macvlan with \"ipam\": {\"type\": \"bridge\"} runs bridge's ADD (a veth "
+    "in the pod, a cni0 bridge in the node), whose own IPAM is bridge again: RecursionError, "
+    "code 999, and cni0 left behind. Fix: only the IPAM built-ins (host-local, static) run "
+    "in process; refuse an interface plugin type as IPAM with code 7 before anything runs"))
+def test_an_interface_plugin_as_ipam_is_refused(fuzz_bin: Path,
+                                                make_lab: Callable[..., Lab]) -> None:
+    lab = make_lab(bindir=fuzz_bin)
+    try:
+        before = lab.snapshot()
+        stdin = json.dumps({"cniVersion": "1.0.0", "name": "fznet", "type": "macvlan",
+                            "master": "up0", "ipam": {"type": "bridge"}}).encode()
+        call = run_contained(lab, fuzz_bin / "macvlan", env(lab, CNI_PATH=str(fuzz_bin)
+                                                              .encode()), stdin)
+        assert known_bug(call) is None, call.describe()
+        check_answer(call)
+        assert call.rc == 1 and call.answer["code"] == 7, call.describe()
+        assert lab.snapshot() == before
+    finally:
+        lab.destroy()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "cni/config.py validate_ifname accepts control characters (CNI_IFNAME=\"\\x08\"), which "
+    "netattach.linux.validate_ifname refuses with a ValueError: code 999. Fix: refuse them "
+    "in cni/config.py validate_ifname (code 4), as netattach.linux does"))
+def test_control_character_ifname_is_code_4(fuzz_bin: Path,
+                                            make_lab: Callable[..., Lab]) -> None:
+    lab = make_lab()
+    try:
+        stdin = json.dumps({"cniVersion": "1.0.0", "name": "fznet", "type": "host-device",
+                            "device": "hd0"}).encode()
+        call = run_contained(lab, fuzz_bin / "host-device", env(lab, CNI_IFNAME=b"\x08"),
+                             stdin)
+    finally:
+        lab.destroy()
+    assert known_bug(call) is None, call.describe()
+    check_answer(call)
+    assert call.rc == 1 and call.answer["code"] == 4, call.describe()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "cni/config.py loads_object keeps lone surrogates of JSON escapes (\"\\ud800\"), so a "
+    "path made of one (host-local dataDir) raises UnicodeEncodeError: code 999. Fix: decode "
+    "as Go does (invalid surrogates become U+FFFD), or refuse such stdin with code 6"))
+def test_lone_surrogate_in_config_is_a_cni_error(fuzz_bin: Path,
+                                                 make_lab: Callable[..., Lab]) -> None:
+    lab = make_lab()
+    try:
+        stdin = json.dumps({"cniVersion": "1.0.0", "name": "fznet", "type": "x", "ipam": {
+            "type": "host-local", "dataDir": "\ud800",
+            "ranges": [[{"subnet": "198.51.100.0/24"}]]}}).encode()
+        call = run_contained(lab, fuzz_bin / "host-local", env(lab), stdin)
+    finally:
+        lab.destroy()
+    assert known_bug(call) is None, call.describe()
+    check_answer(call)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "attach/meta.py MetaPlugin.add: a second ADD of the same container (same CNI_IFNAME) "
+    "saves the delegate cache over the first ADD's, fails in require_free_ifname (eth0 "
+    "exists), and roll_back then removes the cache: the runtime's DEL finds none and the "
+    "first ADD's eth0 and host-local address stay. Fix: in add(), refuse before "
+    "ctx.cache.save when a cache for the container id exists (or let roll_back restore "
+    "the previous cache instead of removing it)"))
+def test_a_second_add_keeps_the_first_deletable(shim_bin: Path, thick_node: ThickNode,
+                                                make_lab: Callable[..., Lab]) -> None:
+    lab = make_lab()
+    try:
+        stdin = json.dumps({"cniVersion": "1.0.0", "name": "fzshim", "type": "netattach-shim",
+                            "daemonSocketDir": str(thick_node.socket_dir),
+                            "clusterNetwork": str(thick_node.root / "conf" /
+                                                  "10-cluster.conflist"),
+                            "cniDir": str(thick_node.root / "cni"),
+                            "binDir": "/nonexistent-bin"}).encode()
+        calls = [run_contained(lab, shim_bin, env(lab, CNI_COMMAND=verb, CNI_IFNAME=b"eth0"),
+                               stdin, in_node=False) for verb in (b"ADD", b"ADD", b"DEL")]
+        assert [c.rc for c in calls] == [0, 1, 0], [c.describe() for c in calls]
+        assert known_sequence_bug(calls) is None
+    finally:
+        links = link_states(lab.pod)
+        lab.destroy()
+    assert sorted(links) == ["lo"], links

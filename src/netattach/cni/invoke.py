@@ -55,10 +55,15 @@ def find_in_path(plugin_type: str, path: Sequence[str]) -> Path:
     if not plugin_type:
         raise CNIError(Code.INVALID_NETWORK_CONFIG, "no plugin name provided",
                        'the network config needs "type"')
-    if os.sep in plugin_type or "\0" in plugin_type or plugin_type in (".", ".."):
+    try:
+        encoded = os.fsencode(plugin_type)
+    except UnicodeEncodeError:  # a lone surrogate (JSON "\ud800") names no file
+        encoded = b"/"
+    if os.sep in plugin_type or b"/" in encoded or "\0" in plugin_type \
+            or plugin_type in (".", ".."):
         raise CNIError(Code.INVALID_NETWORK_CONFIG, f"invalid plugin name: {plugin_type!r}",
                        "a plugin type is a file name in CNI_PATH, not a path")
-    if len(os.fsencode(plugin_type)) > NAME_MAX:
+    if len(encoded) > NAME_MAX:
         raise CNIError(Code.INVALID_NETWORK_CONFIG,
                        f"invalid plugin name: {plugin_type[:40]!r}... is longer than {NAME_MAX} "
                        "bytes", "a plugin type is a file name in CNI_PATH; fix \"type\"")

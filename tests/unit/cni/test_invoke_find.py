@@ -15,6 +15,7 @@ from netattach.cni.invoke import find_in_path
 @pytest.mark.parametrize(("plugin_type", "fragment"), [
     ("a" * 300, "is longer than 255 bytes"),
     ("a\0b", "invalid plugin name"),
+    ("\ud800", "invalid plugin name"),
     ("..", "invalid plugin name"),
     ("../../bin/sh", "invalid plugin name"),
 ])
