@@ -243,12 +243,13 @@ class Call:
 
 
 def run_contained(lab: Lab, executable: Path, env: Mapping[bytes, bytes], stdin: bytes,
-                  timeout: float = 60, in_node: bool = True) -> Call:
-    """Exec `executable` as a runtime would (env + stdin), inside the lab's node netns and
-    the lab's private /run and /var/lib."""
+                  timeout: float = 60, in_node: bool = True, node: str | None = None) -> Call:
+    """Exec `executable` as a runtime would (env + stdin), inside the lab's node netns (or
+    `node`) and the lab's own /run and /var/lib."""
     argv = [sys.executable, "-I", "-S", "-c", CONTAIN, str(lab.root / "run"),
             str(lab.root / "var-lib")]
-    argv += [IP, "netns", "exec", lab.node, str(executable)] if in_node else [str(executable)]
+    argv += [IP, "netns", "exec", node or lab.node, str(executable)] if in_node \
+        else [str(executable)]
     full_env = {b"PATH": os.environb.get(b"PATH", b"/usr/sbin:/usr/bin:/sbin:/bin"),
                 **dict(env)}
     proc = subprocess.run(argv, input=stdin, env=full_env, capture_output=True,

@@ -53,8 +53,26 @@ KNOWN: dict[str, Callable[[Call], bool]] = {
     # validate_ifname refuses them with a ValueError
     "control-char-ifname": lambda c: _unexpected(c, "ValueError")
     and any(b < 0x20 for b in c.env.get(b"CNI_IFNAME", b"")),
+    # cni/config.py validate_container_id has no length limit; attach/delegate_cache.py
+    # writes <cniDir>/<container id> and lets ENAMETOOLONG escape
+    "overlong-container-id": lambda c: _unexpected(c, "OSError")
+    and "File name too long" in str(_error(c).get("msg", ""))
+    and len(c.env.get(b"CNI_CONTAINERID", b"")) > 200,
+    # attach/delegate_cache.py (the meta plugin's cniDir): a cniDir that is a file makes
+    # mkdir / open raise FileExistsError or NotADirectoryError, not a CNI error
+    "meta-state-path-is-a-file": lambda c: (_unexpected(c, "FileExistsError")
+                                            or _unexpected(c, "NotADirectoryError"))
+    and _conf_key(c, "type") in ("netattach", "netattach-shim"),
 }
 NOT_IPAM = {"bridge", "host-device", "ipvlan", "macvlan", "tuning", "vlan", "netattach"}
+
+
+def _conf_key(call: Call, key: str) -> object:
+    try:
+        conf = json.loads(call.stdin)
+    except (ValueError, RecursionError):
+        return None
+    return conf.get(key) if isinstance(conf, dict) else None
 
 
 def _ipam_type(call: Call) -> object:

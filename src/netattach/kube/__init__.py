@@ -20,7 +20,7 @@ from .annotations import (
     parse_networks,
     validate_interface_name,
 )
-from .errors import Conflict, KubeError, NotFound, Unauthorized, Unreachable
+from .errors import Conflict, KubeError, Malformed, NotFound, Unauthorized, Unreachable
 from .models import NetworkAttachmentDefinition, Pod
 from .names import InvalidName, validate_pod_args
 from .network_status import (
@@ -45,6 +45,7 @@ __all__ = [
     "Conflict",
     "KubeClient",
     "KubeError",
+    "Malformed",
     "NetworkAttachmentDefinition",
     "NetworkSelection",
     "NetworkStatus",

@@ -42,7 +42,7 @@ from lightkube.core import resource as lkres
 from lightkube.core.exceptions import ConfigError
 from lightkube.generic_resource import Generic, create_namespaced_resource
 
-from .errors import Conflict, KubeError, NotFound, Unauthorized, Unreachable
+from .errors import Conflict, KubeError, Malformed, NotFound, Unauthorized, Unreachable
 from .models import NetworkAttachmentDefinition, Pod
 from .names import check_name, check_namespace, check_uid
 from .network_status import NETWORK_STATUS_ANNOTATION
@@ -163,6 +163,21 @@ class _Op:
                 what, hint="the API server is overloaded or failing; retry later", **kw
             )
         return KubeError(what, **kw)
+
+
+def _convert(convert: Callable[[Mapping[str, Any]], T], raw: Any, what: str) -> T:
+    """`convert(raw)`, or Malformed naming `what` when the API server's object is unusable."""
+    try:
+        return convert(raw)
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+        raise Malformed(f"{what}: the API server sent an object netattach cannot use: {exc}",
+                        obj=what, hint="check the object with kubectl get -o yaml; an "
+                        "admission webhook or a direct etcd write may have broken it") from None
+
+
+def _undecodable(op: _Op, exc: BaseException) -> Malformed:
+    return Malformed(f"{op.obj}: the API server's answer cannot be decoded: {exc}", obj=op.obj,
+                     hint="check the object with kubectl get -o yaml and the API server")
 
 
 # --- the client ----------------------------------------------------------------------
@@ -289,6 +304,8 @@ class KubeClient:
             return fn()
         except (ApiError, httpx2.HTTPError, ConfigError) as exc:
             raise op.translate(exc, self._server) from None
+        except ValueError as exc:  # msgspec.DecodeError: not JSON, lone surrogates
+            raise _undecodable(op, exc) from None
 
     def _get_pod_raw(self, namespace: str, name: str) -> dict[str, Any]:
         check_namespace(namespace)
@@ -300,7 +317,8 @@ class KubeClient:
     def get_pod(self, namespace: str, name: str) -> Pod:
         """The pod, live from the API server. Raises NotFound, Unreachable, Unauthorized...
         and InvalidName (before any request) for a name Kubernetes would refuse."""
-        return Pod.from_api(self._get_pod_raw(namespace, name))
+        return _convert(Pod.from_api, self._get_pod_raw(namespace, name),
+                        f"pod {namespace}/{name}")
 
     def get_nad(self, namespace: str, name: str) -> NetworkAttachmentDefinition:
         """The NetworkAttachmentDefinition. NotFound's message says how to fix the reference;
@@ -310,6 +328,8 @@ class KubeClient:
         op = _Op(f"NetworkAttachmentDefinition {namespace}/{name}", "get", NAD_PLURAL, NAD_GROUP)
         try:
             obj = self._lk.get(_NAD, name, namespace=namespace)
+        except ValueError as exc:  # msgspec.DecodeError: not JSON, lone surrogates
+            raise _undecodable(op, exc) from None
         except (ApiError, httpx2.HTTPError, ConfigError) as exc:
             err = op.translate(exc, self._server)
             if isinstance(err, NotFound):
@@ -326,7 +346,8 @@ class KubeClient:
                     )
                 err = NotFound(err.message, obj=err.obj, status=404, hint=hint)
             raise err from None
-        return NetworkAttachmentDefinition.from_api(dict(obj))
+        return _convert(NetworkAttachmentDefinition.from_api, dict(obj),
+                        f"NetworkAttachmentDefinition {namespace}/{name}")
 
     def set_network_status(self, namespace: str, name: str, uid: str, status_json: str) -> bool:
         """Write ``status_json`` as the pod's network-status annotation via pods/status.
@@ -349,7 +370,7 @@ class KubeClient:
             except NotFound:
                 log.info("pod %s/%s is gone; not writing network-status", namespace, name)
                 return False
-            pod = Pod.from_api(raw)
+            pod = _convert(Pod.from_api, raw, op.obj)
             if uid and pod.uid != uid and not pod.is_static:
                 log.warning(
                     "pod %s/%s has UID %s, expected %s; not writing network-status",
@@ -359,8 +380,14 @@ class KubeClient:
                     uid,
                 )
                 return False
-            meta = raw.setdefault("metadata", {})
-            annotations = dict(meta.get("annotations") or {})
+            meta = raw["metadata"]  # a mapping: Pod.from_api checked it
+            current = meta.get("annotations") or {}
+            if not isinstance(current, Mapping):
+                raise Malformed(f"{op.obj}: metadata.annotations is a JSON "
+                                f"{type(current).__name__}, not an object of strings",
+                                obj=op.obj, hint="fix the pod's annotations (kubectl edit); "
+                                "network-status was not written")
+            annotations = dict(current)
             annotations[NETWORK_STATUS_ANNOTATION] = status_json
             meta["annotations"] = annotations
             body = _RawPodStatus(raw)
@@ -509,10 +536,13 @@ class KubeClient:
                 rv = listing.resourceVersion
                 fresh: dict[tuple[str, str], tuple[str, T]] = {}
                 for raw in items:
+                    try:
+                        obj = _convert(convert, raw, op.obj)
+                    except Malformed as exc:
+                        log.warning("%s: skipping %s", op.obj, exc)
+                        continue
                     fresh[key_of(raw)] = (
-                        str((raw.get("metadata") or {}).get("resourceVersion") or ""),
-                        convert(raw),
-                    )
+                        str((raw.get("metadata") or {}).get("resourceVersion") or ""), obj)
                 for key in [k for k in known if k not in fresh]:
                     yield "DELETED", known.pop(key)[1]
                     if stopped():
@@ -537,8 +567,12 @@ class KubeClient:
                     if etype not in ("ADDED", "MODIFIED", "DELETED"):
                         continue
                     raw = dict(lk_obj)
+                    try:
+                        obj = _convert(convert, raw, op.obj)
+                    except Malformed as exc:
+                        log.warning("%s: skipping %s", op.obj, exc)
+                        continue
                     key = key_of(raw)
-                    obj = convert(raw)
                     if etype == "DELETED":
                         known.pop(key, None)
                     else:
@@ -547,6 +581,12 @@ class KubeClient:
                     yield etype, obj
                     if stopped():
                         return
+            except ValueError as exc:  # an answer that cannot be decoded: retry, like 5xx
+                if stopped():
+                    return
+                log.warning("%s: %s; retrying in %.1fs", op.obj, _undecodable(op, exc), backoff)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
             except (ApiError, httpx2.HTTPError, ConfigError) as exc:
                 if stopped():
                     return

@@ -33,3 +33,8 @@ class Unauthorized(KubeError):
 
 class Unreachable(KubeError):
     """No usable answer from the API server: refused, reset, timed out, or 5xx/429."""
+
+
+class Malformed(KubeError):
+    """The API server sent an object netattach cannot use (no metadata.name, annotations
+    that are not an object of strings...): never trusted, named in the message."""

@@ -101,3 +101,41 @@ def test_client_never_sends_a_bad_name(kube_api: KubeAPIHandle, client: KubeClie
             or "pod UID" in str(err.value)
     assert kube_api.requests()[before:] == []
     assert client.get_pod("default", "p").name == "p"  # good names still work
+
+
+def test_malformed_api_objects_are_named_errors(kube_api: KubeAPIHandle,
+                                                client: KubeClient) -> None:
+    """Issue 16: a pod whose metadata.annotations is a list made set_network_status raise
+    ValueError (code 999 after attaching); now a KubeError naming the pod."""
+    from tests.kubeapi.server import PODS
+
+    from netattach.kube import Malformed
+    from netattach.kube.client import _convert
+
+    kube_api.server.create(PODS, {"metadata": {"name": "odd", "namespace": "default",
+                                               "annotations": ["nad-a"]},
+                                  "spec": {"nodeName": "node-1"}})
+    assert client.get_pod("default", "odd").annotations == {}  # read: nothing to trust
+    with pytest.raises(Malformed) as err:
+        client.set_network_status("default", "odd", "", "[]")
+    assert str(err.value).startswith("pod default/odd: metadata.annotations is a JSON list")
+    assert isinstance(err.value, KubeError)
+    assert "annotations" not in (kube_api.pod("odd", "default") or {}).get("metadata", {}) \
+        or kube_api.pod("odd", "default")["metadata"]["annotations"] == ["nad-a"]
+    for raw in ({"metadata": {}}, {"metadata": ["x"]}, ["x"], {"metadata": {"name": ""}}):
+        with pytest.raises(Malformed, match="pod default/x: the API server sent an object"):
+            _convert(Pod.from_api, raw, "pod default/x")
+
+
+def test_undecodable_answers_are_named_errors(kube_api: KubeAPIHandle,
+                                              client: KubeClient) -> None:
+    """A lone surrogate in an annotation ("\\ud800" on the wire) is no valid UTF-8: the
+    decoder's ValueError was code 999 in the meta plugin; now Malformed naming the pod."""
+    from netattach.kube import Malformed
+
+    kube_api.add_pod("sur", annotations={"k8s.v1.cni.cncf.io/networks": "\ud800"})
+    with pytest.raises(Malformed, match="pod default/sur: the API server's answer cannot be "
+                       "decoded"):
+        client.get_pod("default", "sur")
+    with pytest.raises(Malformed):
+        client.set_network_status("default", "sur", "", "[]")
