@@ -41,7 +41,7 @@ test: deps venv
 	test $$host -eq 0 && test $$vm -eq 0
 
 test-host: venv lint
-	$(PYTEST) -q tests/unit tests/netns tests/e2e tests/podman
+	$(PYTEST) -q tests/unit tests/netns tests/e2e tests/fuzz tests/podman
 
 ## test-vm: tests needing 802.1Q/ipvlan/dummy, in one throw-away QEMU guest
 test-vm: venv

@@ -13,6 +13,8 @@ Config keys read from stdin (the rest is the daemon's business):
   daemonRequestTimeout  seconds to wait for the answer (default 300)
   delOnDaemonDown       "error" (default): DEL fails with code 11 when the daemon is
                         down; "ignore": DEL succeeds (Multus's behaviour)
+A malformed setting is code 7, a non-UTF-8 CNI_* variable code 4, a daemon that goes away
+before its whole answer is in (killed mid-request) or does not answer in time code 11.
 """
 
 import os
@@ -59,33 +61,109 @@ def _connect(path, timeout):
         time.sleep(0.1)
 
 
+class DaemonGone(Exception):
+    """The daemon closed or reset the connection before a complete HTTP answer."""
+
+
 def _post(path, body, connect_timeout, timeout):
-    """POST /cni; returns (status, body bytes)."""
+    """POST /cni; returns (status, body bytes). DaemonDown when nobody accepts the
+    connection, DaemonGone when the daemon goes away before its whole answer is in."""
     sock = _connect(path, connect_timeout)
     try:
         sock.settimeout(timeout)
         head = (f"POST /cni HTTP/1.1\r\nHost: netattach\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
-        sock.sendall(head + body)
         chunks = []
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
+        try:  # noqa: SIM105 - contextlib would be one more import on the hot path
+            sock.sendall(head + body)
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+            pass  # it may still have answered (e.g. 400 for a too large body): read it
+        try:
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError) as e:
+            raise DaemonGone(f"connection reset ({e.strerror or e})") from None
     finally:
         sock.close()
     raw = b"".join(chunks)
-    header, _, payload = raw.partition(b"\r\n\r\n")
-    status_line = header.split(b"\r\n", 1)[0].split()
-    if len(status_line) < 2 or not status_line[1].isdigit():
+    if not raw:
+        raise DaemonGone("connection closed before any answer")
+    header, sep, payload = raw.partition(b"\r\n\r\n")
+    if not sep:
+        raise DaemonGone(f"connection closed in the middle of the answer's headers "
+                         f"({len(raw)} bytes received)")
+    lines = header.split(b"\r\n")
+    status_line = lines[0].split()
+    if len(status_line) < 2 or not status_line[0].startswith(b"HTTP/") \
+            or not status_line[1].isdigit():
         raise ValueError(f"not an HTTP answer: {raw[:80]!r}")
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length" and value.strip().isdigit() \
+                and len(payload) < int(value.strip()):
+            raise DaemonGone(f"connection closed after {len(payload)} of "
+                             f"{int(value.strip())} bytes of the answer")
     return int(status_line[1]), payload
 
 
 def _setting(conf, key, default):
     value = conf.get(key, default) if isinstance(conf, dict) else default
     return default if value is None else value
+
+
+class _BadSetting(Exception):
+    pass
+
+
+MAX_SECONDS = 86400.0  # a day: far above any sane timeout, far below settimeout's limit
+MAX_SOCKET_PATH = 107  # sun_path is 108 bytes with the terminating NUL
+
+
+def _utf8(text):
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: os.environ's stand-ins for non-UTF-8 bytes
+        return False
+    return True
+
+
+def _show(value):
+    """A short text for a bad setting's value (no deep JSON encoding of containers)."""
+    if isinstance(value, (dict, list)):
+        return f"a JSON {'object' if isinstance(value, dict) else 'array'}"
+    import json
+
+    return json.dumps(value)[:100]
+
+
+def _seconds(conf, key, default, zero_ok):
+    """A finite number of seconds in [0, MAX_SECONDS] (above 0 unless zero_ok)."""
+    value = _setting(conf, key, default)
+    try:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError
+        seconds = float(value)
+    except (ValueError, OverflowError):
+        seconds = None
+    if seconds is None or not (0.0 <= seconds <= MAX_SECONDS) or (seconds == 0 and not zero_ok):
+        shown = _show(value) if seconds is None else repr(seconds)
+        low = "0" if zero_ok else "more than 0"
+        raise _BadSetting(f"{key} must be a number of seconds from {low} to {MAX_SECONDS:g}, "
+                          f"got {shown}")
+    return seconds
+
+
+def _socket_dir(value):
+    """daemonSocketDir as a usable directory path (the socket path must fit sun_path)."""
+    if not isinstance(value, str) or not value or "\0" in value or not _utf8(value):
+        raise _BadSetting(f"daemonSocketDir must be a directory path, got {_show(value)}")
+    if len(os.path.join(value, SOCKET_NAME).encode()) > MAX_SOCKET_PATH:
+        raise _BadSetting(f"daemonSocketDir {value[:60]!r}... is too long: the socket path "
+                          f"must fit in {MAX_SOCKET_PATH} bytes")
+    return value
 
 
 def main(env, stdin, stdout, stderr):
@@ -105,19 +183,31 @@ def main(env, stdin, stdout, stderr):
     data = stdin.read()
     try:
         conf = json.loads(data)
+    except RecursionError:
+        stdout.write(_error(6, "error unmarshall network config: nested too deeply",
+                            "the network config must be a JSON object of sane depth") + "\n")
+        return 1
     except ValueError:
         conf = {}  # the daemon reports the decoding error with its thin-mode message
-    socket_dir = str(_setting(conf, "daemonSocketDir", DEFAULT_SOCKET_DIR))
-    path = os.path.join(socket_dir, SOCKET_NAME)
-    try:
-        connect_timeout = float(_setting(conf, "daemonConnectTimeout", 3.0))
-        timeout = float(_setting(conf, "daemonRequestTimeout", 300.0))
-    except (TypeError, ValueError):
-        stdout.write(_error(7, "netattach-shim: daemonConnectTimeout and "
-                               "daemonRequestTimeout must be numbers (seconds)",
-                            "fix the netattach-shim CNI config") + "\n")
+    bad_env = [k for k, v in env.items() if k.startswith("CNI_") and not _utf8(k + v)]
+    if bad_env:
+        stdout.write(_error(4, "invalid environment variables: " + ", ".join(
+            sorted(ascii(k) for k in bad_env)) + " not valid UTF-8",
+            "the runtime must pass CNI_* values as UTF-8 text") + "\n")
         return 1
-    on_del = _setting(conf, "delOnDaemonDown", "error")
+    try:
+        socket_dir = _socket_dir(_setting(conf, "daemonSocketDir", DEFAULT_SOCKET_DIR))
+        connect_timeout = _seconds(conf, "daemonConnectTimeout", 3.0, zero_ok=True)
+        timeout = _seconds(conf, "daemonRequestTimeout", 300.0, zero_ok=False)
+        on_del = _setting(conf, "delOnDaemonDown", "error")
+        if on_del not in ("error", "ignore"):
+            raise _BadSetting(f'delOnDaemonDown must be "error" or "ignore", got '
+                              f"{_show(on_del)}")
+    except _BadSetting as e:
+        stdout.write(_error(7, f"netattach-shim: {e}", "fix the netattach-shim CNI config "
+                            "(see docs/thick-mode.md, shim config keys)") + "\n")
+        return 1
+    path = os.path.join(socket_dir, SOCKET_NAME)
     body = json.dumps({
         "env": {k: v for k, v in env.items() if k.startswith("CNI_")},
         "config": binascii.b2a_base64(data, newline=False).decode(),
@@ -137,15 +227,24 @@ def main(env, stdin, stdout, stderr):
             f"`curl --unix-socket {path} http://netattach/readyz`; if it runs with another "
             "socket directory, set daemonSocketDir in the CNI config") + "\n")
         return 1
-    except (OSError, ValueError) as e:
+    except (DaemonGone, OSError) as e:
+        # the daemon died, restarted or timed out mid-request: the runtime should retry
+        what = "did not answer in time" if isinstance(e, TimeoutError) else \
+            f"went away before answering ({e})"
         stdout.write(_error(
-            TRY_AGAIN_LATER if isinstance(e, TimeoutError) else 999,
-            f"netattach-shim: {command} via the daemon on {path} failed: {e}",
-            "check the daemon's log for this container id; the runtime may retry") + "\n")
+            TRY_AGAIN_LATER,
+            f"netattach-shim: {command} via the daemon on {path} failed: the daemon {what}",
+            "try again later (the runtime retries); if it keeps happening, check the daemon's "
+            "log for this container id") + "\n")
+        return 1
+    except ValueError as e:
+        stdout.write(_error(999, f"netattach-shim: {command} via the daemon on {path} failed: "
+                            f"{e}", "the daemon and the shim may be different versions; check "
+                            "the daemon's log") + "\n")
         return 1
     try:
         answer = json.loads(payload) if payload.strip() else {}
-    except ValueError:
+    except (ValueError, RecursionError):
         answer = None
     if not isinstance(answer, dict):
         stdout.write(_error(999, f"netattach-shim: the daemon on {path} answered HTTP "
@@ -158,12 +257,15 @@ def main(env, stdin, stdout, stderr):
         if result is not None:
             stdout.write(json.dumps(result, indent=4) + "\n")
         return 0
-    if "code" not in answer:
+    code = answer.get("code")
+    if not isinstance(code, int) or isinstance(code, bool) \
+            or not isinstance(answer.get("msg", ""), str):
         answer = {"code": 999, "msg": f"netattach-shim: the daemon answered HTTP {status}: "
-                  f"{answer}"}
+                  f"{json.dumps(answer)[:500]}",
+                  "details": "the daemon and the shim may be different versions; check the "
+                  "daemon's log"}
     stdout.write(json.dumps(answer, indent=4) + "\n")
     return 1
-
 
 if __name__ == "__main__":
     sys.exit(main(os.environ, sys.stdin.buffer, sys.stdout, sys.stderr))

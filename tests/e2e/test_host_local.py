@@ -153,3 +153,68 @@ def test_dns_from_resolv_conf(ours, tmp_path):
     assert cni(ours, "ADD", c)[1]["dns"] == cni(GO, "ADD", c, cid="c2")[1]["dns"] == {
         "nameservers": ["192.0.2.53"], "domain": "a.test", "search": ["a.test", "b.test"],
         "options": ["ndots:2"]}
+
+
+# Runs argv[2:] in a private mount namespace with argv[1] bound over /var/lib, so a plugin
+# that wrongly falls back to the default store (/var/lib/cni/networks) writes there instead.
+_OWN_VAR_LIB = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+for ok in (libc.unshare(0x00020000) == 0,                                # CLONE_NEWNS
+           libc.mount(b"none", b"/", None, 0x4000 | 0x40000, None) == 0,  # MS_REC|MS_PRIVATE
+           libc.mount(sys.argv[1].encode(), b"/var/lib", None, 0x1000, None) == 0):  # MS_BIND
+    if not ok:
+        raise OSError(ctypes.get_errno(), "mount namespace")
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+
+
+def cni_own_var_lib(var_lib, binary, command, stdin, cid="c1", ifname="eth0"):
+    """`cni()` with /var/lib replaced by the directory `var_lib` for this one call."""
+    env = {"CNI_COMMAND": command, "CNI_CONTAINERID": cid, "CNI_NETNS": "/run/netns/none",
+           "CNI_IFNAME": ifname, "CNI_PATH": "/usr/lib/cni", "PATH": os.environ["PATH"]}
+    proc = subprocess.run([sys.executable, "-c", _OWN_VAR_LIB, str(var_lib), str(binary)],
+                          input=stdin, env=env, capture_output=True)
+    assert b"Traceback" not in proc.stdout + proc.stderr, proc.stderr
+    return proc.returncode, json.loads(proc.stdout) if proc.stdout.strip() else None
+
+
+@pytest.mark.parametrize("data_dir", [False, 0, [], {}, 5, ["/tmp"], "a\u0000b"])
+def test_gc_and_status_refuse_the_data_dirs_add_refuses(ours, tmp_path, data_dir):
+    """A dataDir ADD refuses never makes GC or STATUS fall back to the default store."""
+    var_lib = tmp_path / "var-lib"
+    var_lib.mkdir()
+    c = json.loads(conf(tmp_path, "1.1.0"))
+    c["ipam"]["dataDir"] = data_dir
+    c["cni.dev/valid-attachments"] = []
+    stdin = json.dumps(c).encode()
+    rc, add = cni_own_var_lib(var_lib, ours, "ADD", stdin)
+    assert rc == 1 and add["msg"] == "ipam.dataDir and ipam.resolvConf must be strings", add
+    for verb in ("GC", "STATUS"):
+        assert cni_own_var_lib(var_lib, ours, verb, stdin, cid="", ifname="") == (1, add), verb
+    assert list(var_lib.iterdir()) == []  # the default store was never touched
+
+
+def test_gc_status_need_ipam_like_add_and_del_creates_nothing(ours, tmp_path):
+    var_lib = tmp_path / "var-lib"
+    var_lib.mkdir()
+    bare = json.dumps({"cniVersion": "1.1.0", "name": "hl-net", "type": "host-local"}).encode()
+    rc, add = cni_own_var_lib(var_lib, ours, "ADD", bare)
+    assert rc == 1 and add["msg"] == "IPAM config missing 'ipam' key"
+    for verb in ("GC", "STATUS"):
+        assert cni_own_var_lib(var_lib, ours, verb, bare, cid="", ifname="") == (1, add), verb
+    assert list(var_lib.iterdir()) == []
+    c = conf(tmp_path / "hl", "1.1.0")
+    for verb, cid in (("DEL", "c1"), ("GC", ""), ("CHECK", "c1")):
+        rc, _ = cni(ours, verb, c, cid=cid, ifname="eth0" if cid else "")
+        assert rc == (1 if verb == "CHECK" else 0), verb
+    assert not (tmp_path / "hl").exists()  # releasing nothing leaves nothing behind
+
+
+def test_a_file_as_data_dir_is_a_plugin_error(ours, tmp_path):
+    (tmp_path / "file").write_text("")
+    c = conf(tmp_path / "file")
+    rc, err = cni(ours, "ADD", c)
+    assert rc == 1 and "cannot use the store" in err["msg"], err
+    assert "ipam.dataDir must name a directory" in err["details"]
+    assert cni(ours, "DEL", c) == (0, None)  # no allocation can be under a file

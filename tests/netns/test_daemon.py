@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -309,6 +310,64 @@ def test_socket_refuses_non_root(node: Node, public_dir: Path) -> None:
         assert out.startswith("HTTP/1.1 403"), out
         assert "uid 65534" in out
         assert http(d.socket_path, "GET", "/healthz")[0] == 200  # root still may
+
+
+def _refused(socket_dir: Path, log_path: Path) -> str:
+    """Start a daemon on `socket_dir` that must refuse it; returns its log."""
+    with DaemonProcess.start(socket_dir=socket_dir, log_path=log_path, wait_ready=False) as d:
+        assert d.proc is not None
+        assert d.proc.wait(60) == 1, d.logs()
+        return d.logs()
+
+
+@pytest.mark.parametrize("owner, mode, why", [
+    (65534, 0o700, "owned by uid 65534, not root"),
+    (0, 0o777, "writable by group and others"),
+    (0, 0o1777, "writable by group and others"),  # sticky like /tmp: others may still plant
+    (0, 0o770, "writable by group"),
+])
+def test_unsafe_socket_dir_is_refused_and_left_alone(public_dir: Path, tmp_path: Path,
+                                                     owner: int, mode: int, why: str) -> None:
+    sock_dir = public_dir / "shared"
+    sock_dir.mkdir()
+    os.chown(sock_dir, owner, owner)
+    os.chmod(sock_dir, mode)
+    logs = _refused(sock_dir, tmp_path / "daemon.log")
+    assert f"socket directory {sock_dir}" in logs and why in logs, logs
+    assert "chown root" in logs and "does not exist yet" in logs  # the fix, said once
+    st = os.stat(sock_dir)
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (owner, mode)  # never chmodded
+    assert not (sock_dir / "netattach.sock").exists()
+
+
+def test_a_file_as_socket_dir_or_socket_is_refused(public_dir: Path, tmp_path: Path) -> None:
+    (public_dir / "file").write_text("x")
+    logs = _refused(public_dir / "file", tmp_path / "a.log")
+    assert f"socket directory {public_dir / 'file'} is not a directory" in logs, logs
+    from netattach.daemon.server import SocketDirError, prepare_socket_path
+
+    (public_dir / "d").mkdir(mode=0o700)
+    for make in (Path.mkdir, Path.touch):
+        target = public_dir / "d" / "netattach.sock"
+        make(target)
+        with pytest.raises(SocketDirError, match="netattach.sock exists and is not a socket"):
+            prepare_socket_path(target)
+        assert target.exists()
+        target.rmdir() if target.is_dir() else target.unlink()
+
+
+def test_shared_root_dir_is_used_as_is_and_a_missing_one_created_0700(
+        public_dir: Path, tmp_path: Path) -> None:
+    """socketDir=/run-like (root, 0755, other files in it): served, never locked to 0700."""
+    (public_dir / "other").write_text("x")
+    with DaemonProcess.start(socket_dir=public_dir, log_path=tmp_path / "a.log") as d:
+        assert stat.S_IMODE(os.stat(public_dir).st_mode) == 0o755
+        assert stat.S_IMODE(os.stat(d.socket_path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(public_dir).st_mode) == 0o755
+    assert sorted(p.name for p in public_dir.iterdir()) == ["other"]
+    fresh = public_dir / "a" / "b"
+    with DaemonProcess.start(socket_dir=fresh, log_path=tmp_path / "b.log"):
+        assert stat.S_IMODE(os.stat(fresh).st_mode) == 0o700
 
 
 def test_64_concurrent_adds_get_distinct_ips(node: Node) -> None:

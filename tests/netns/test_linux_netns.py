@@ -85,7 +85,22 @@ def test_plain_file_is_not_a_netns(tmp_path):
     assert isinstance(err.value, NetnsNotFound)  # DEL may treat it as "gone"
 
 
-def test_is_own_netns(netns_factory):  # the skel's code 8 check, on real namespaces
+@pytest.mark.parametrize(("path", "why"), [
+    ("/proc/self/ns/mnt", "is a mount namespace, not a network namespace"),
+    ("/proc/self/ns/pid", "is a pid namespace, not a network namespace"),
+    ("/proc/self/ns", "is a directory, not a network namespace"),
+    ("/" + "a" * 5000, "cannot be a network namespace: File name too long"),
+    ("/proc/self/stat/x", "cannot be a network namespace: Not a directory"),
+])
+def test_other_namespaces_and_impossible_paths_are_not_a_netns(path, why):
+    """Issue 16: these were NetnsError (code 999 "this is a bug" from the plugins)."""
+    with pytest.raises(NotANetns) as err, open_netns(path):
+        pass
+    assert why in str(err.value)
+    assert isinstance(err.value, NetnsNotFound)
+
+
+def test_is_own_netns(netns_factory):
     ns = netns_factory.make_netns("own")
     assert is_own_netns(THREAD_NETNS_PATH)
     assert not is_own_netns(ns.path)

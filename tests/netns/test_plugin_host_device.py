@@ -135,3 +135,72 @@ def test_missing_device_and_unknown_device_id(netns_factory) -> None:
         h.call("host-device", "ADD", _conf(runtimeConfig={"deviceID": "0000:ff:1f.7"}),
                host=node, netns=pod.path, ifname="net1")
     assert err.value.msg == "runtime config DeviceID 0000:ff:1f.7 not found or unsupported"
+
+
+def _node_with_default_route(netns_factory: Any, family: int) -> tuple[Any, Any, str]:
+    """A node whose default route goes out through a veth `ens1` (to a "gw" namespace)."""
+    node = netns_factory.make_netns("node")
+    pod = netns_factory.make_netns("pod")
+    gw = netns_factory.make_netns("gw")
+    a, b = netns_factory.make_veth(node, gw)
+    h.run("ip", "-n", node.name, "link", "set", a, "down")
+    h.run("ip", "-n", node.name, "link", "set", a, "name", "ens1")  # sorts before "lo"
+    h.run("ip", "-n", node.name, "link", "set", "ens1", "up")
+    if family == 4:
+        h.run("ip", "-n", gw.name, "addr", "add", "192.0.2.1/24", "dev", b)
+        h.run("ip", "-n", node.name, "addr", "add", "192.0.2.2/24", "dev", "ens1")
+        h.run("ip", "-n", node.name, "route", "add", "default", "via", "192.0.2.1")
+    else:
+        h.run("ip", "-n", node.name, "addr", "add", "2001:db8::2/64", "dev", "ens1", "nodad")
+        h.run("ip", "-n", node.name, "-6", "route", "add", "default", "dev", "ens1")
+    return node, pod, "ens1"
+
+
+def _default_routes(node: Any) -> list[str]:
+    return [f"{r.get('dst')} {r.get('dev')}" for fam in ("-4", "-6")
+            for r in h.ip_j(node.name, fam, "route", "show", "default")]
+
+
+@pytest.mark.parametrize("family", [4, 6])
+@pytest.mark.parametrize("pick", ["device", "hwaddr", "kernelpath", "pciBusID"])
+def test_default_route_nic_is_refused_however_it_is_named(netns_factory, bindir, tmp_path,
+                                                          monkeypatch, family, pick) -> None:
+    """Resolve first, then refuse: the NIC stays in the node with its default route."""
+    node, pod, nic = _node_with_default_route(netns_factory, family)
+    routes = _default_routes(node)
+    assert routes == [f"default {nic}"]
+    mac = h.link(node.name, nic)["address"]
+    value = {"device": nic, "hwaddr": mac.upper(), "kernelpath": "/sys/devices/virtual",
+             "pciBusID": "0000:00:1f.6"}[pick]
+    conf = _conf(**{pick: value}, ipam=STATIC)
+    if pick == "kernelpath":
+        # the executable under `ip netns exec`: /sys is the node's, whose virtual devices
+        # are [ens1, lo, ...]; the first one present is the one host-device takes
+        rc, out = h.exec_plugin(bindir / "host-device", "ADD", conf, host=node,
+                                netns=pod.path, ifname="net1", path=str(bindir))
+        assert rc == 1, out
+        code, msg, details = out["code"], out["msg"], out["details"]
+    else:
+        if pick == "pciBusID":  # a PCI device whose netdev is the veth (fake sysfs tree)
+            import netattach.plugins.host_device as hd
+
+            (tmp_path / "pci" / value / "net" / nic).mkdir(parents=True)
+            monkeypatch.setattr(hd, "SYS_PCI", str(tmp_path / "pci"))
+        with pytest.raises(CNIError) as err:
+            h.call("host-device", "ADD", conf, host=node, netns=pod.path, ifname="net1")
+        code, msg, details = err.value.code, err.value.msg, err.value.details
+    assert code == 7
+    assert f'"{pick}": "{value if pick != "hwaddr" else mac}"' in msg, msg
+    assert f"is {nic}, the interface of this node's IPv{family} default route" in msg
+    assert '"allowDefaultRouteInterface": true' in details
+    assert h.link(node.name, nic) is not None and h.link(pod.name, "net1") is None
+    assert _default_routes(node) == routes
+
+
+def test_default_route_nic_when_allowed(netns_factory) -> None:
+    node, pod, nic = _node_with_default_route(netns_factory, 4)
+    conf = _conf(hwaddr=h.link(node.name, nic)["address"], allowDefaultRouteInterface=True)
+    h.call("host-device", "ADD", conf, host=node, netns=pod.path, ifname="net1")
+    assert h.link(node.name, nic) is None and h.link(pod.name, "net1") is not None
+    h.call("host-device", "DEL", conf, host=node, netns=pod.path, ifname="net1")
+    assert h.link(node.name, nic) is not None

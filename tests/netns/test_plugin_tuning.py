@@ -171,3 +171,51 @@ def test_mac_precedence_and_del_always_succeeds(netns_factory, tmp_path) -> None
     h.call("tuning", "DEL", conf, host=node, netns="")
     h.call("tuning", "DEL", {"cniVersion": "1.0.0", "name": "t", "type": "tuning",
                              "mtu": "bad"}, host=node, netns=pod.path)
+
+
+def test_lo_and_gone_netns_leave_no_backup_after_del(netns_factory, tmp_path, bindir) -> None:
+    """CNI_IFNAME=lo: its MTU is restored and the backup goes on DEL; its all-zero MAC could
+    never be put back, so a "mac" for lo is refused before anything changes. The backup
+    also goes when the pod netns is gone or DEL comes without CNI_NETNS."""
+    node = netns_factory.make_netns("node")
+    pod = netns_factory.make_netns("pod")
+    prev = {"cniVersion": "1.0.0", "interfaces": [{"name": "lo", "sandbox": pod.path}]}
+    data = tmp_path / "tun"
+    conf = _tuning_conf(data, prev, mac="02:00:5e:00:53:41", mtu=1280,
+                        sysctl={"net.ipv4.conf.IFNAME.arp_ignore": "1"})
+    rc, out = h.exec_plugin(bindir / "tuning", "ADD", conf, host=node, netns=pod.path,
+                            ifname="lo")
+    assert rc == 1 and out["msg"] == ('failed to set MAC of "lo": it has no MAC address of '
+                                      "its own (00:00:00:00:00:00), which DEL could never put "
+                                      "back"), out
+    lo = h.link(pod.name, "lo")
+    assert (lo["address"], lo["mtu"]) == ("00:00:00:00:00:00", 65536)
+    assert h.run("cat", "/proc/sys/net/ipv4/conf/lo/arp_ignore", netns=pod.name).stdout == "0\n"
+    assert not data.exists() or list(data.iterdir()) == []
+
+    conf = _tuning_conf(data, prev, mtu=1280)
+    rc, out = h.exec_plugin(bindir / "tuning", "ADD", conf, host=node, netns=pod.path,
+                            ifname="lo")
+    assert rc == 0, out
+    assert h.link(pod.name, "lo")["mtu"] == 1280
+    assert [p.name for p in data.iterdir()] == ["ctr1_lo.json"]
+    rc, out = h.exec_plugin(bindir / "tuning", "DEL", conf, host=node, netns=pod.path,
+                            ifname="lo")
+    assert (rc, out) == (0, None)
+    assert h.link(pod.name, "lo")["mtu"] == 65536
+    assert list(data.iterdir()) == []
+
+    for gone in ("no CNI_NETNS", "netns deleted"):
+        conf = _tuning_conf(data, prev, mtu=1300)
+        rc, out = h.exec_plugin(bindir / "tuning", "ADD", conf, host=node, netns=pod.path,
+                                ifname="lo", container_id="c2")
+        assert rc == 0, out
+        assert [p.name for p in data.iterdir()] == ["c2_lo.json"]
+        netns = ""
+        if gone == "netns deleted":
+            h.run("ip", "netns", "del", pod.name)
+            netns = pod.path
+        rc, out = h.exec_plugin(bindir / "tuning", "DEL", {**conf, "mtu": "not a number"},
+                                host=node, netns=netns, ifname="lo", container_id="c2")
+        assert (rc, out) == (0, None), gone
+        assert list(data.iterdir()) == [], gone

@@ -195,7 +195,7 @@ def test_pod_references(pod, namespace, ref):
 
 @pytest.mark.parametrize(("pod", "namespace", "says"), [
     ("prod/web", "dev", "names namespace prod but -n says dev"),
-    ("../x", "", "not a valid namespace name"), ("Web", "", "not a valid object name")])
+    ("../x", "", "invalid namespace '..'"), ("Web", "", "invalid pod name 'Web'")])
 def test_bad_pod_references(pod, namespace, says):
     with pytest.raises(ExplainInputError, match=says):
         ExplainOptions(pod, namespace).pod_ref()

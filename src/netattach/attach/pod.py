@@ -56,13 +56,14 @@ def runtime_annotations(request: Request) -> Mapping[str, str] | None:
 
 def check_pod_args(request: Request) -> None:
     """K8S_POD_* from CNI_ARGS are about to name API objects: they must be valid names."""
-    from netattach.kube.names import validate_pod_args
+    from netattach.kube.names import InvalidName, validate_pod_args
 
     args = request.args
-    problem = validate_pod_args(args.pod_namespace, args.pod_name, args.pod_uid)
-    if problem:
-        raise CNIError(Code.INVALID_ENVIRONMENT, f"CNI_ARGS: {problem}",
-                       "the runtime must pass the pod's real namespace, name and UID")
+    try:
+        validate_pod_args(args.pod_namespace, args.pod_name, args.pod_uid)
+    except InvalidName as e:
+        raise CNIError(Code.INVALID_ENVIRONMENT, e.message,
+                       "the runtime must pass the pod's real namespace, name and UID") from None
 
 
 def lookup_pod(request: Request, kube: KubeAPI | None, cfg: MetaConfig) -> PodLookup:

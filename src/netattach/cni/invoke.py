@@ -32,6 +32,7 @@ ETXTBSY = 26
 # executed and 127 when it is not found, printing "chroot: ..." on stderr.
 _CHROOT_FAILURES = (125, 126, 127)
 _SYMLINK_HOPS = 40  # the kernel's limit (MAXSYMLINKS)
+NAME_MAX = 255  # longest file name; a longer "type" can never be found
 
 
 @dataclass(frozen=True)
@@ -58,13 +59,22 @@ class Executor(Protocol):
 
 
 def _check_plugin_name(plugin_type: str, path: Sequence[str]) -> None:
+    """A `type` that can name a file in CNI_PATH, and a CNI_PATH to look in."""
     if not plugin_type:
         raise CNIError(Code.INVALID_NETWORK_CONFIG, "no plugin name provided",
                        'the network config needs "type"')
-    if os.sep in plugin_type or "\0" in plugin_type or len(plugin_type.encode(
-            errors="surrogateescape")) > 255 or plugin_type in (".", ".."):
-        raise CNIError(Code.INVALID_NETWORK_CONFIG, f"invalid plugin name: {plugin_type[:80]}",
-                       "a plugin type is a file name in CNI_PATH (at most 255 bytes, no '/')")
+    try:
+        encoded = os.fsencode(plugin_type)
+    except UnicodeEncodeError:  # a lone surrogate (JSON "\ud800") names no file
+        encoded = b"/"
+    if os.sep in plugin_type or b"/" in encoded or "\0" in plugin_type \
+            or plugin_type in (".", ".."):
+        raise CNIError(Code.INVALID_NETWORK_CONFIG, f"invalid plugin name: {plugin_type!r}",
+                       "a plugin type is a file name in CNI_PATH, not a path")
+    if len(encoded) > NAME_MAX:
+        raise CNIError(Code.INVALID_NETWORK_CONFIG,
+                       f"invalid plugin name: {plugin_type[:40]!r}... is longer than {NAME_MAX} "
+                       "bytes", "a plugin type is a file name in CNI_PATH; fix \"type\"")
     if not path:
         raise CNIError(Code.INVALID_ENVIRONMENT, "no paths provided",
                        f"set CNI_PATH (or binDir) to the directory holding {plugin_type!r}")
@@ -78,8 +88,8 @@ def find_in_path(plugin_type: str, path: Sequence[str]) -> Path:
         try:
             if candidate.is_file() and os.access(candidate, os.X_OK):
                 return candidate
-        except (OSError, ValueError):  # an unusable CNI_PATH entry: look in the next one
-            continue
+        except (OSError, ValueError):
+            continue  # a CNI_PATH entry that cannot hold it (too long, NUL...): not there
     shown = "[" + " ".join(path) + "]"
     raise CNIError(Code.INVALID_NETWORK_CONFIG,
                    f"failed to find plugin {plugin_type!r} in path {shown}",
@@ -394,11 +404,13 @@ class Invoker:
 
     def gc(self, conflist: NetConfList,
            valid_attachments: Sequence[tuple[str, str]] | None) -> None:
-        """DEL cached attachments not in `valid_attachments`, then send GC to every plugin."""
+        """DEL cached attachments not in `valid_attachments` (and the temporary files of
+        killed cache writes), then send GC to every plugin."""
         if conflist.disable_gc:
             return
         valid = set(valid_attachments or ())
         errors: list[str] = []
+        self.cache.remove_stale_temp_files(conflist.name)
         for entry in list(self.cache.entries(conflist.name)):
             if (entry.container_id, entry.ifname) in valid:
                 continue

@@ -1,7 +1,9 @@
 """libcni's result cache: `<root>/results/<net>-<containerID>-<ifname>`, kind cniCacheV1.
 
 Files are written to a temporary name, fsynced and renamed, so a crash never leaves the
-truncated cache that breaks DEL with libcni ("unexpected end of JSON input").
+truncated cache that breaks DEL with libcni ("unexpected end of JSON input"). A writer
+killed before the rename leaves its temporary file (`results/.<name>.XXXXXXXX`): DEL of
+that attachment and GC of its network remove such files once their writer is gone.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netattach.fsutil import write_atomically
+from netattach.fsutil import remove_stale_temp_files, write_atomically
 
 DEFAULT_ROOT = "/var/lib/cni"
 KIND = "cniCacheV1"
@@ -95,7 +97,14 @@ class ResultCache:
         return CachedAttachment.from_json(data)
 
     def delete(self, network_name: str, container_id: str, ifname: str) -> None:
-        self.path(network_name, container_id, ifname).unlink(missing_ok=True)
+        """Remove the entry and the stale temporary files of killed writes of it."""
+        target = self.path(network_name, container_id, ifname)
+        target.unlink(missing_ok=True)
+        remove_stale_temp_files(target.parent, target=target.name)
+
+    def remove_stale_temp_files(self, network_name: str) -> int:
+        """Remove the temporary files that killed writes of `network_name` left behind."""
+        return remove_stale_temp_files(self.root / "results", target_prefix=f"{network_name}-")
 
     def entries(self, network_name: str | None = None) -> Iterator[CachedAttachment]:
         """Every readable cniCacheV1 entry, optionally of one network."""

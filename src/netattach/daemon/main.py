@@ -154,7 +154,7 @@ def run(cfg: DaemonConfig) -> int:
     from . import logs
     from .confgen import ConfigManager
     from .hotplug import HotPlug
-    from .server import App, UnixHTTPServer
+    from .server import App, SocketDirError, SocketInUse, UnixHTTPServer
     from .service import CniService
 
     logs.setup(cfg.log_format, cfg.log_level)
@@ -181,7 +181,11 @@ def run(cfg: DaemonConfig) -> int:
         if pool is not None:
             stack.callback(pool.close)
         service = CniService(cfg, metrics, execute)
-        server = UnixHTTPServer(cfg.socket_path, App(service, metrics, state.ready))
+        try:
+            server = UnixHTTPServer(cfg.socket_path, App(service, metrics, state.ready))
+        except (SocketInUse, SocketDirError, OSError) as e:
+            log.error("cannot serve on %s: %s", cfg.socket_path, e)
+            return 1
         stack.callback(server.server_close)
         serve = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
                                  name="socket", daemon=True)

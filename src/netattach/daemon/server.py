@@ -1,7 +1,8 @@
 """HTTP on a unix socket: `POST /cni`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
 
-Only root may talk to the socket: the directory is 0700, the socket 0600, and each
-connection's peer credentials (SO_PEERCRED) must say uid 0, else 403. One thread per
+Only root may talk to the socket: the directory is created 0700 (an existing one must be
+owned by root and writable by nobody else, and is never chmodded), the socket is 0600, and
+each connection's peer credentials (SO_PEERCRED) must say uid 0, else 403. One thread per
 connection (ThreadingMixIn); `CniService` bounds how many CNI requests run at once.
 """
 
@@ -13,6 +14,7 @@ import logging
 import os
 import socket
 import socketserver
+import stat
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -155,12 +157,56 @@ class UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer)
             os.unlink(self.path)
 
 
+class SocketDirError(Exception):
+    """The socket directory cannot be used, or could let another user swap netattach.sock
+    for a listener of their own."""
+
+
+def prepare_socket_dir(directory: Path) -> None:
+    """Create `directory` 0700 when missing; refuse an existing one that is not a directory,
+    not owned by root (or by us), or writable by group or others. Never chmods anything:
+    the directory may be shared (socketDir=/run must not lock /run)."""
+    fix = ("use a directory owned by root that only root can write to (chown root "
+           f"{directory}; chmod go-w {directory}), or point --socket-dir (socketDir) at a "
+           "path that does not exist yet, such as /run/netattach: the daemon creates it "
+           "0700 for itself")
+    try:
+        try:
+            directory.mkdir(mode=0o700)
+        except FileNotFoundError:
+            directory.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+            directory.mkdir(mode=0o700, exist_ok=True)
+        except FileExistsError:
+            pass
+        st = os.stat(directory)
+    except OSError as e:
+        raise SocketDirError(f"cannot create socket directory {directory}: {e.strerror or e}; "
+                             f"{fix}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise SocketDirError(f"socket directory {directory} is not a directory; {fix}")
+    if st.st_uid not in (0, os.geteuid()):
+        raise SocketDirError(f"socket directory {directory} is owned by uid {st.st_uid}, not "
+                             "root: that user could replace netattach.sock with a listener "
+                             f"of its own; {fix}")
+    if st.st_mode & 0o022:
+        who = " and ".join(w for w, bit in (("group", 0o020), ("others", 0o002))
+                           if st.st_mode & bit)
+        raise SocketDirError(f"socket directory {directory} (mode "
+                             f"{stat.S_IMODE(st.st_mode):04o}) is writable by {who}: they "
+                             f"could replace netattach.sock with a listener of their own; {fix}")
+
+
 def prepare_socket_path(path: Path) -> None:
-    """Socket dir 0700 owned by us; a stale socket (nobody listening) is removed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    if not (path.exists() or path.is_symlink()):
+    """A safe socket dir (see prepare_socket_dir); a stale socket (nobody listening) is
+    removed; anything else at `path` is refused."""
+    prepare_socket_dir(path.parent)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
         return
+    if not stat.S_ISSOCK(st.st_mode):
+        raise SocketDirError(f"{path} exists and is not a socket; remove it or pass another "
+                             "--socket-dir")
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         probe.settimeout(1.0)

@@ -61,7 +61,7 @@ class ExplainOptions:
 
     def pod_ref(self) -> tuple[str, str]:
         """(namespace, name) from `NS/NAME` or `NAME` with -n (default "default")."""
-        from netattach.kube.names import name_problem, namespace_problem
+        from netattach.kube.names import InvalidName, check_name, check_namespace
 
         ns, sep, name = self.pod.rpartition("/")
         if not sep:
@@ -70,9 +70,12 @@ class ExplainOptions:
             raise ExplainInputError(f"pod {self.pod} names namespace {ns} but -n says "
                                     f"{self.namespace}; give one of them")
         ns = ns or self.namespace or DEFAULT_NAMESPACE
-        problem = namespace_problem(ns) or name_problem(name)
-        if problem:
-            raise ExplainInputError(f"{problem}; give the pod as NAME or NAMESPACE/NAME")
+        try:
+            check_namespace(ns)
+            check_name(name, "pod")
+        except InvalidName as e:
+            raise ExplainInputError(f"{e.message}; give the pod as NAME or NAMESPACE/NAME"
+                                    ) from None
         return ns, name
 
 

@@ -1,7 +1,7 @@
 """Kubernetes side of netattach: pods, NADs, selection/status annotations, API client.
 
-Importing this package (and ``annotations``, ``network_status``, ``models``, ``errors``)
-is cheap and never imports lightkube/httpx; ``KubeClient`` is loaded on first use from
+Importing this package (and ``annotations``, ``network_status``, ``models``, ``errors``,
+``names``) is cheap and never imports lightkube/httpx; ``KubeClient`` is loaded on first use from
 ``netattach.kube.client``.
 """
 
@@ -20,8 +20,9 @@ from .annotations import (
     parse_networks,
     validate_interface_name,
 )
-from .errors import Conflict, KubeError, NotFound, Unauthorized, Unreachable
+from .errors import Conflict, KubeError, MalformedObject, NotFound, Unauthorized, Unreachable
 from .models import NetworkAttachmentDefinition, Pod
+from .names import InvalidName, validate_pod_args
 from .network_status import (
     DNS,
     NETWORK_STATUS_ANNOTATION,
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_NETWORK_ANNOTATION",
     "DNS",
+    "InvalidName",
     "NETWORKS_ANNOTATION",
     "NETWORK_STATUS_ANNOTATION",
     "AnnotationError",
@@ -43,6 +45,7 @@ __all__ = [
     "Conflict",
     "KubeClient",
     "KubeError",
+    "MalformedObject",
     "NetworkAttachmentDefinition",
     "NetworkSelection",
     "NetworkStatus",
@@ -55,6 +58,7 @@ __all__ = [
     "parse_default_network",
     "parse_network_status",
     "parse_networks",
+    "validate_pod_args",
     "validate_interface_name",
 ]
 

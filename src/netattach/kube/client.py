@@ -46,6 +46,7 @@ from lightkube.types import PatchType
 
 from .errors import Conflict, KubeError, MalformedObject, NotFound, Unauthorized, Unreachable
 from .models import NetworkAttachmentDefinition, Pod
+from .names import check_name, check_namespace, check_uid
 from .network_status import NETWORK_STATUS_ANNOTATION
 
 log = logging.getLogger(__name__)
@@ -95,9 +96,9 @@ def _usable(convert: Callable[[Mapping[str, Any]], T], raw: Mapping[str, Any], o
     """`convert(raw)`, or None (logged) for an object netattach cannot use: one malformed
     object must not stop a list or a watch."""
     try:
-        return convert(raw)
+        return _convert(convert, raw, op.obj)
     except MalformedObject as e:
-        log.warning("%s: skipping an object: %s", op.obj, e)
+        log.warning("skipping an object: %s", e)
         return None
 
 
@@ -174,6 +175,27 @@ class _Op:
                 what, hint="the API server is overloaded or failing; retry later", **kw
             )
         return KubeError(what, **kw)
+
+
+_MALFORMED_HINT = ("check the object with kubectl get -o yaml; an admission webhook or a "
+                   "direct etcd write may have broken it")
+
+
+def _convert(convert: Callable[[Mapping[str, Any]], T], raw: Any, what: str) -> T:
+    """`convert(raw)`, or MalformedObject naming `what` when the API server's object is
+    unusable."""
+    try:
+        return convert(raw)
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+        detail = exc.message if isinstance(exc, KubeError) else str(exc)
+        raise MalformedObject(f"{what}: the API server sent an object netattach cannot use: "
+                              f"{detail}", obj=what, hint=_MALFORMED_HINT) from None
+
+
+def _undecodable(op: _Op, exc: BaseException) -> MalformedObject:
+    return MalformedObject(f"{op.obj}: the API server's answer cannot be decoded: {exc}",
+                           obj=op.obj, hint="check the object with kubectl get -o yaml and "
+                           "the API server")
 
 
 # --- the client ----------------------------------------------------------------------
@@ -356,21 +378,32 @@ class KubeClient:
             return fn()
         except (ApiError, httpx2.HTTPError, ConfigError) as exc:
             raise op.translate(exc, self._server) from None
+        except ValueError as exc:  # msgspec.DecodeError: not JSON, lone surrogates
+            raise _undecodable(op, exc) from None
 
     def _get_pod_raw(self, namespace: str, name: str) -> dict[str, Any]:
+        check_namespace(namespace)
+        check_name(name, "pod")
         op = _Op(f"pod {namespace}/{name}", "get", "pods")
         obj = self._call(op, lambda: self._lk.get(_RawPod, name, namespace=namespace))
         return dict(obj)
 
     def get_pod(self, namespace: str, name: str) -> Pod:
-        """The pod, live from the API server. Raises NotFound, Unreachable, Unauthorized..."""
-        return Pod.from_api(self._get_pod_raw(namespace, name))
+        """The pod, live from the API server. Raises NotFound, Unreachable, Unauthorized...
+        and InvalidName (before any request) for a name Kubernetes would refuse."""
+        return _convert(Pod.from_api, self._get_pod_raw(namespace, name),
+                        f"pod {namespace}/{name}")
 
     def get_nad(self, namespace: str, name: str) -> NetworkAttachmentDefinition:
-        """The NetworkAttachmentDefinition. NotFound's message says how to fix the reference."""
+        """The NetworkAttachmentDefinition. NotFound's message says how to fix the reference;
+        InvalidName (before any request) for a name Kubernetes would refuse."""
+        check_namespace(namespace)
+        check_name(name, "NetworkAttachmentDefinition")
         op = _Op(f"NetworkAttachmentDefinition {namespace}/{name}", "get", NAD_PLURAL, NAD_GROUP)
         try:
             obj = self._lk.get(_NAD, name, namespace=namespace)
+        except ValueError as exc:  # msgspec.DecodeError: not JSON, lone surrogates
+            raise _undecodable(op, exc) from None
         except (ApiError, httpx2.HTTPError, ConfigError) as exc:
             err = op.translate(exc, self._server)
             if isinstance(err, NotFound):
@@ -387,7 +420,8 @@ class KubeClient:
                     )
                 err = NotFound(err.message, obj=err.obj, status=404, hint=hint)
             raise err from None
-        return NetworkAttachmentDefinition.from_api(dict(obj))
+        return _convert(NetworkAttachmentDefinition.from_api, dict(obj),
+                        f"NetworkAttachmentDefinition {namespace}/{name}")
 
     def set_network_status(self, namespace: str, name: str, uid: str, status_json: str) -> bool:
         """Write ``status_json`` as the pod's network-status annotation: one JSON merge patch
@@ -396,6 +430,10 @@ class KubeClient:
         never annotated. Returns False, without raising, when the pod is gone or has
         another UID; True once written. ``uid`` "" skips the precondition.
         """
+        check_namespace(namespace)
+        check_name(name, "pod")
+        if uid:
+            check_uid(uid)
         op = _Op(f"pod {namespace}/{name}", "patch", "pods/status")
         meta: dict[str, Any] = {"annotations": {NETWORK_STATUS_ANNOTATION: status_json}}
         if uid:
@@ -420,9 +458,12 @@ class KubeClient:
 
         ``type_`` is "Normal" or "Warning"; ``reason`` e.g. AddedInterface, NoNetworkFound.
         Never raises on API failure: returns False and logs; True when recorded.
+        InvalidName (before any request) when the pod's namespace or name is invalid.
         """
         if type_ not in ("Normal", "Warning"):
             raise ValueError(f"event type must be Normal or Warning, not {type_!r}")
+        check_namespace(pod.namespace)
+        check_name(pod.name, "pod")
         if len(message) > _EVENT_MESSAGE_LIMIT:
             message = message[: _EVENT_MESSAGE_LIMIT - 3] + "..."
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -595,11 +636,11 @@ class KubeClient:
                     if etype not in ("ADDED", "MODIFIED", "DELETED"):
                         continue
                     raw = dict(lk_obj)
-                    key = key_of(raw)
                     usable = _usable(convert, raw, op)
                     if usable is None:
                         continue
                     obj = usable
+                    key = key_of(raw)
                     if etype == "DELETED":
                         known.pop(key, None)
                     else:
@@ -608,6 +649,12 @@ class KubeClient:
                     yield etype, obj
                     if stopped():
                         return
+            except ValueError as exc:  # an answer that cannot be decoded: retry, like 5xx
+                if stopped():
+                    return
+                log.warning("%s: %s; retrying in %.1fs", op.obj, _undecodable(op, exc), backoff)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
             except (ApiError, httpx2.HTTPError, ConfigError) as exc:
                 if stopped():
                     return

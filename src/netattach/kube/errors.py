@@ -36,5 +36,5 @@ class Unreachable(KubeError):
 
 
 class MalformedObject(KubeError, ValueError):
-    """The API server (or a file) gave an object netattach cannot use: the message names the
-    object and the field."""
+    """The API server (or a file) gave an object netattach cannot use (no metadata.name,
+    annotations that are not an object of strings...): never trusted, named in the message."""

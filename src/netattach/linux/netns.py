@@ -94,6 +94,11 @@ def open_netns(path: str | os.PathLike[str]) -> NetnsHandle:
             errno=errno.ENOENT,
         ) from None
     except OSError as exc:
+        if exc.errno in (errno.ENAMETOOLONG, errno.ENOTDIR, errno.ELOOP):
+            raise NotANetns(
+                f"{_shown(spath)} cannot be a network namespace: {exc.strerror}", op="open",
+                obj=spath, errno=exc.errno,
+            ) from None
         raise NetnsError(
             f"cannot open network namespace {spath!r}: {exc.strerror}", op="open", obj=spath,
             errno=exc.errno or 0,
@@ -107,10 +112,41 @@ def open_netns(path: str | os.PathLike[str]) -> NetnsHandle:
                 op="open", obj=spath, errno=errno.EINVAL,
             )
         st = os.fstat(fd)
+        _require_net_type(fd, spath, fstype)
     except BaseException:
         os.close(fd)
         raise
     return NetnsHandle(spath, fd, NetnsId(st.st_dev, st.st_ino))
+
+
+NS_GET_NSTYPE = 0xB703  # ioctl on an nsfs fd: its CLONE_NEW* type (Linux 4.11+)
+_NS_TYPES = {0x00020000: "mount", 0x00040000: "cgroup", 0x04000000: "uts", 0x08000000: "ipc",
+             0x10000000: "user", 0x20000000: "pid", 0x00000080: "time"}
+
+
+def _shown(path: str) -> str:
+    return repr(path) if len(path) <= 80 else f"{path[:60]!r}... ({len(path)} characters)"
+
+
+def _require_net_type(fd: int, spath: str, fstype: int) -> None:
+    """NotANetns unless `fd` is a network namespace (not a directory, not a mount ns...)."""
+    import fcntl
+    import stat
+
+    if stat.S_ISDIR(os.fstat(fd).st_mode):
+        raise NotANetns(f"{spath!r} is a directory, not a network namespace", op="open",
+                        obj=spath, errno=errno.EISDIR)
+    try:
+        nstype = fcntl.ioctl(fd, NS_GET_NSTYPE)
+    except OSError:
+        if fstype == NSFS_MAGIC:
+            return  # a kernel without NS_GET_NSTYPE: setns will judge
+        raise NotANetns(f"{spath!r} is not a namespace", op="open", obj=spath,
+                        errno=errno.EINVAL) from None
+    if nstype != CLONE_NEWNET:
+        kind = _NS_TYPES.get(nstype, f"{nstype:#x}")
+        raise NotANetns(f"{spath!r} is a {kind} namespace, not a network namespace",
+                        op="open", obj=spath, errno=errno.EINVAL)
 
 
 def netns_id(path: str | os.PathLike[str]) -> NetnsId:

@@ -9,7 +9,9 @@ Differences from the reference, on purpose:
 - DEL succeeds when the pod's netns or the device is already gone (the kernel returns a
   physical device to the initial netns when a netns dies, and destroys virtual ones such
   as veths: there is nothing left to move back);
-- a failed ADD moves the device back and releases the IPAM allocation.
+- a failed ADD moves the device back and releases the IPAM allocation;
+- the node's default-route interface is refused however it is named (device, hwaddr,
+  kernelpath, pciBusID, deviceID), unless "allowDefaultRouteInterface": true.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from netattach.cni.errors import CNIError, plugin_error
+from netattach.cni.errors import CNIError, Code, plugin_error
 from netattach.cni.request import Command, Request
 from netattach.cni.rollback import rollback
 from netattach.cni.skel import BasePlugin
@@ -125,6 +127,40 @@ def find_host_device(host: NetlinkSession, conf: HostDeviceConf) -> Link:
                            "check the device exists on the node and is not already in use "
                            "by another pod")
     return link
+
+
+ALLOW_DEFAULT_ROUTE_KEY = "allowDefaultRouteInterface"
+
+
+def _how_named(conf: HostDeviceConf) -> str:
+    if conf.device:
+        return f'"device": "{conf.device}"'
+    if conf.hwaddr:
+        return f'"hwaddr": "{conf.hwaddr}"'
+    if conf.kernelpath:
+        return f'"kernelpath": "{conf.kernelpath}"'
+    if conf.pci_bus_id:
+        return f'"pciBusID": "{conf.pci_bus_id}"'
+    return f"auxiliary device {conf.aux_device}"
+
+
+def refuse_default_route_device(host: NetlinkSession, dev: Link, conf: HostDeviceConf,
+                                allowed: bool) -> None:
+    """Refuse to take the node's default-route interface, however the config named it
+    (device, hwaddr, kernelpath, pciBusID, deviceID): the node would lose its default route
+    and its API server. Checked on the resolved link, in every routing table."""
+    if allowed:
+        return
+    defaults = [r for r in host.routes(table=0, dev=dev.index) if r.dst.prefixlen == 0]
+    if not defaults:
+        return
+    families = " and ".join(sorted({f"IPv{r.dst.version}" for r in defaults}))
+    raise CNIError(Code.INVALID_NETWORK_CONFIG,
+                   f"host-device: {_how_named(conf)} is {dev.name}, the interface of this "
+                   f"node's {families} default route: moving it into the pod would cut the node "
+                   "off (no default route, no API server)",
+                   f'use a dedicated NIC, or, if that is intended, add "{ALLOW_DEFAULT_ROUTE_KEY}"'
+                   ": true to the host-device config")
 
 
 # -- moving through a temporary netns ----------------------------------------------------------
@@ -252,6 +288,8 @@ class HostDevicePlugin(BasePlugin):
                 rollback(f"host-device ADD of {request.ifname}") as undo:
             require_absent(pod, request.ifname, request.netns)
             dev = find_host_device(host, conf)
+            refuse_default_route_device(
+                host, dev, conf, request.config.raw.get(ALLOW_DEFAULT_ROUTE_KEY) is True)
             link = move_link_in(host, dev, request.netns, request.ifname)
             undo.defer(move_back, host, pod, request.ifname, dev.admin_up)
             iface = Interface(name=link.name, mac=link.mac or "", sandbox=request.netns,

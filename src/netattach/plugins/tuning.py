@@ -8,7 +8,9 @@ Differences from the reference, on purpose:
   without '/' have their dots turned into slashes.
 - CHECK substitutes IFNAME like ADD does (the reference forgets to).
 - A failed ADD restores the link attributes it changed from the backup and removes it.
-- DEL removes the backup file when the link is gone (the reference leaves it behind).
+- A MAC is never set on a link without one of its own (lo): DEL could not restore it.
+- DEL removes the backup file whatever happens: also when the link or netns is gone, or a
+  value cannot be restored (the reference leaves it behind).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import json
 import os
 import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -120,6 +123,13 @@ def load_conf(request: Request) -> TuningConf:
                    mac=normalise_mac(conf.mac) if conf.mac else "")
 
 
+def _data_dir(raw: Mapping[str, Any]) -> str:
+    """dataDir as DEL needs it: the only key it reads, so a config ADD would refuse for
+    another key still finds (and removes) the backup."""
+    value = raw.get("dataDir")
+    return value if isinstance(value, str) and value else DEFAULT_DATA_DIR
+
+
 def normalise_mac(mac: str) -> str:
     parts = mac.split(":")
     try:
@@ -200,6 +210,20 @@ def create_backup(nl: NetlinkSession, ifname: str, path: Path, conf: TuningConf)
                            "tuning keeps its backups in dataDir; make it writable") from None
 
 
+ZERO_MAC = "00:00:00:00:00:00"
+
+
+def refuse_unrestorable_mac(nl: NetlinkSession, ifname: str) -> None:
+    """A link without a MAC of its own (lo: 00:00:00:00:00:00) cannot get it back on DEL
+    (the kernel refuses an all-zero address): refuse to change it, before changing anything."""
+    link = nl.find_link(ifname)
+    if link is not None and (link.mac or ZERO_MAC) == ZERO_MAC:
+        raise plugin_error(f'failed to set MAC of "{ifname}": it has no MAC address of its own '
+                           f"({ZERO_MAC}), which DEL could never put back",
+                           f'drop "mac" for {ifname}: set MACs only on Ethernet-like '
+                           "interfaces")
+
+
 def restore_backup(nl: NetlinkSession, ifname: str, path: Path) -> list[str]:
     """Put the saved values back; returns the failures (the file stays if any)."""
     try:
@@ -254,6 +278,8 @@ class TuningPlugin(BasePlugin):
         keys = [(sysctl_key(k, ifname), v) for k, v in conf.sysctl]
         backup = backup_path(conf.data_dir, request.container_id, ifname)
         with pod_session(request) as nl:
+            if conf.mac:
+                refuse_unrestorable_mac(nl, ifname)
             for key, value in keys:
                 try:
                     nl.sysctl_set(key, value)
@@ -284,27 +310,30 @@ class TuningPlugin(BasePlugin):
         return prev
 
     def delete(self, request: Request) -> None:
-        """Restore the backup; always succeeds (problems go to stderr)."""
+        """Restore the backup, then remove it; always succeeds (problems go to stderr).
+
+        The backup goes even when a value cannot be put back (lo's all-zero MAC, a link
+        that refuses it): DEL reports success, so nothing would ever read the file again.
+        """
+        backup = backup_path(_data_dir(request.config.raw), request.container_id,
+                             request.ifname)
         try:
-            conf = load_conf(request)
-        except Exception as e:  # noqa: BLE001 - DEL must not fail
-            print(f"tuning: DEL ignoring bad config: {e}", file=sys.stderr)
-            return
-        backup = backup_path(conf.data_dir, request.container_id, request.ifname)
-        if not request.netns:
+            if not backup.is_file():
+                return
+        except OSError:
             return
         try:
-            with netlink_session(request.netns) as nl:
-                failures = restore_backup(nl, request.ifname, backup)
+            if request.netns:
+                with netlink_session(request.netns) as nl:
+                    for failure in restore_backup(nl, request.ifname, backup):
+                        print(f"tuning: DEL {request.ifname}: {failure}", file=sys.stderr)
         except NetnsNotFound:
+            pass  # the pod's namespace is gone, and its links with it
+        except Exception as e:  # noqa: BLE001 - DEL must not fail
+            print(f"tuning: DEL could not restore {request.ifname}: {e}", file=sys.stderr)
+        finally:
             with contextlib.suppress(OSError):
                 backup.unlink(missing_ok=True)
-            return
-        except Exception as e:  # noqa: BLE001
-            print(f"tuning: DEL could not restore {request.ifname}: {e}", file=sys.stderr)
-            return
-        for failure in failures:
-            print(f"tuning: DEL {request.ifname}: {failure}", file=sys.stderr)
 
     def check(self, request: Request) -> None:
         reject_duplicate_sysctls(request.stdin)

@@ -43,3 +43,79 @@ def test_no_temp_files_left(tmp_path):
     cache = ResultCache(tmp_path)
     cache.write(CachedAttachment("n", "c", "eth0", b"{}"))
     assert sorted(os.listdir(tmp_path / "results")) == ["n-c-eth0"]
+
+
+# -- temporary files of killed writes ---------------------------------------------------------
+def _killed_writer(target):
+    """A child process stuck inside write_atomically(target) (its fsync never returns)."""
+    import subprocess
+    import sys
+    import time
+
+    code = ("import os, sys, time\n"
+            "from pathlib import Path\n"
+            "from netattach import fsutil\n"
+            "os.fsync = lambda fd: (print('writing', flush=True), time.sleep(600))\n"
+            "fsutil.write_atomically(Path(sys.argv[1]), b'{\"kind\": \"cniCac')\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(target)], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "writing\n"
+    temps = [p for p in target.parent.iterdir() if p.name.startswith(f".{target.name}.")]
+    assert len(temps) == 1, temps
+    old = time.time() - 3600
+    os.utime(temps[0], (old, old))  # old enough: only its live writer protects it
+    return proc, temps[0]
+
+
+def test_del_removes_the_temp_file_of_a_killed_write_but_not_of_a_live_one(tmp_path):
+    import signal
+
+    cache = ResultCache(tmp_path)
+    cache.write(CachedAttachment("n", "c", "eth0", b"{}"))
+    proc, temp = _killed_writer(cache.path("n", "c", "eth0"))
+    try:
+        cache.delete("n", "c", "eth0")
+        assert temp.exists()  # its writer still runs (holds the lock): never removed
+        assert cache.remove_stale_temp_files("n") == 0 and temp.exists()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    cache.delete("n", "c", "eth0")
+    assert os.listdir(tmp_path / "results") == []
+
+
+def test_gc_removes_stale_temp_files_of_its_network_only(tmp_path):
+    import time
+
+    from netattach.cni.config import NetConfList
+    from netattach.cni.invoke import Invoker
+
+    results = tmp_path / "results"
+    results.mkdir()
+    old = time.time() - 3600
+    stale = [results / ".n-c1-eth0.abcd_123", results / ".n-c2-net1.zzzzzzzz"]  # unlocked
+    fresh = results / ".n-c3-eth0.qwertyui"
+    kept = [results / ".m-c1-eth0.abcd_123",  # another network
+            results / ".n-c1-eth0.toolongsuffix", results / ".n-c1-eth0",  # not our pattern
+            results / "n-c4-eth0", fresh]
+    for p in stale + kept:
+        p.write_text("{")
+        if p is not fresh:
+            os.utime(p, (old, old))
+    (results / ".n-c5-eth0.linklink").symlink_to(kept[0])
+    os.utime(results / ".n-c5-eth0.linklink", (old, old), follow_symlinks=False)
+    conflist = NetConfList.from_bytes(json.dumps({
+        "cniVersion": "1.0.0", "name": "n", "plugins": [{"type": "nothing-runs"}]}))
+    Invoker(path=(), cache=ResultCache(tmp_path)).gc(conflist, [])
+    assert sorted(os.listdir(results)) == sorted([p.name for p in kept] + [".n-c5-eth0.linklink"])
+
+
+def test_write_atomically_still_replaces_and_sets_the_mode(tmp_path):
+    from netattach.fsutil import write_atomically
+
+    target = tmp_path / "f"
+    write_atomically(target, b"one", mode=0o640)
+    write_atomically(target, b"two" * 100_000, mode=0o600)
+    assert target.read_bytes() == b"two" * 100_000
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    assert os.listdir(tmp_path) == ["f"]

@@ -16,7 +16,7 @@ from netattach.cni.request import Request
 from netattach.cni.skel import BasePlugin
 from netattach.cni.types import IPAddress, IPConfig, IPInterface, Result
 
-from .config import HostLocalConfig, load_config, parse_resolv_conf
+from .config import HostLocalConfig, load_config, parse_resolv_conf, require_ipam, store_paths
 from .ranges import RangeSet
 from .store import Store
 
@@ -93,12 +93,12 @@ class HostLocalIPAM(BasePlugin):
 
     def delete(self, request: Request) -> None:
         cfg = load_config(request)
-        with Store(cfg.network, cfg.data_dir) as store:
+        with Store(cfg.network, cfg.data_dir, create=False) as store:
             store.release_owner(request.container_id, request.ifname)
 
     def check(self, request: Request) -> None:
         cfg = load_config(request)
-        with Store(cfg.network, cfg.data_dir) as store:
+        with Store(cfg.network, cfg.data_dir, create=False) as store:
             if not store.by_owner(request.container_id, request.ifname):
                 raise plugin_error(
                     f"host-local: Failed to find address added by container "
@@ -110,7 +110,7 @@ class HostLocalIPAM(BasePlugin):
         cfg = _gc_config(request)
         valid = {(a.container_id, a.ifname) for a in request.config.valid_attachments or ()}
         valid_ids = {cid for cid, _ in valid}
-        with Store(cfg.network, cfg.data_dir) as store:
+        with Store(cfg.network, cfg.data_dir, create=False) as store:
             for a in list(store.allocations()):
                 keep = (a.container_id, a.ifname) in valid if a.ifname else \
                     a.container_id in valid_ids
@@ -130,8 +130,8 @@ class HostLocalIPAM(BasePlugin):
 
 
 def _gc_config(request: Request) -> HostLocalConfig:
-    """GC and STATUS need only the network name and dataDir, not valid ranges."""
-    ipam = request.config.ipam or {}
-    data_dir = ipam.get("dataDir") or ""
+    """GC and STATUS need only the network name and dataDir, not valid ranges; "ipam" and
+    its paths are checked exactly as ADD checks them."""
+    data_dir, resolv = store_paths(require_ipam(request))
     return HostLocalConfig(request.config.name, request.config.cni_version, (), (), (),
-                           data_dir if isinstance(data_dir, str) else "", "")
+                           data_dir, resolv)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,14 +48,35 @@ def _requested(value: Any, where: str) -> list[IPAddress]:
     return out
 
 
+def require_ipam(request: Request) -> Mapping[str, Any]:
+    """The "ipam" object; every verb refuses a config without one, with ADD's error."""
+    ipam = request.config.ipam
+    if ipam is None:
+        raise plugin_error("IPAM config missing 'ipam' key",
+                           f'network {request.config.name!r}: add "ipam": {{"type": '
+                           '"host-local", "ranges": [[{"subnet": "192.0.2.0/24"}]]}')
+    return ipam
+
+
+def store_paths(ipam: Mapping[str, Any]) -> tuple[str, str]:
+    """(dataDir, resolvConf), "" when missing or null. Anything but a path is refused, for
+    every verb alike: GC must never fall back to the default store where ADD would refuse."""
+    out = []
+    for key in ("dataDir", "resolvConf"):
+        value = ipam.get(key)
+        if value is None:
+            value = ""
+        if not isinstance(value, str) or "\0" in value:
+            raise plugin_error("ipam.dataDir and ipam.resolvConf must be strings",
+                               f"give file system paths (ipam.{key} is {json.dumps(value)})")
+        out.append(value)
+    return out[0], out[1]
+
+
 def load_config(request: Request) -> HostLocalConfig:
     """Read host-local's settings the way the reference does (legacy range, ranges, ipRanges)."""
     conf = request.config
-    ipam = conf.ipam
-    if ipam is None:
-        raise plugin_error("IPAM config missing 'ipam' key",
-                           f'network {conf.name!r}: add "ipam": {{"type": "host-local", '
-                           '"ranges": [[{"subnet": "192.0.2.0/24"}]]}')
+    ipam = require_ipam(request)
     requested: list[IPAddress] = []
     if request.args.raw:
         request.args.validate(KNOWN_ARGS)
@@ -93,11 +116,7 @@ def load_config(request: Request) -> HostLocalConfig:
                 raise plugin_error(f"range set {i} overlaps with {j}",
                                    "each range set must cover different addresses")
     routes = parse_routes(ipam, "host-local")
-    data_dir = ipam.get("dataDir") or ""
-    resolv = ipam.get("resolvConf") or ""
-    if not isinstance(data_dir, str) or not isinstance(resolv, str):
-        raise plugin_error("ipam.dataDir and ipam.resolvConf must be strings",
-                           "give file system paths")
+    data_dir, resolv = store_paths(ipam)
     return HostLocalConfig(conf.name, conf.cni_version, tuple(sets), tuple(requested), routes,
                            data_dir, resolv)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from netattach.cni.errors import plugin_error
 from netattach.cni.types import IPAddress
 
 DEFAULT_DATA_DIR = "/var/lib/cni/networks"
@@ -32,13 +33,25 @@ class Allocation:
 class Store:
     """The allocation directory of one network; use as a context manager to hold the lock."""
 
-    def __init__(self, network: str, data_dir: str = "") -> None:
+    def __init__(self, network: str, data_dir: str = "", *, create: bool = True) -> None:
+        """`create` False (DEL, CHECK, GC): a missing directory stays missing and reads as
+        an empty store, so releasing nothing leaves nothing behind."""
         self.dir = Path(data_dir or DEFAULT_DATA_DIR) / network
+        self._create = create
         self._lock_fd: int | None = None
 
     def __enter__(self) -> Store:
-        self.dir.mkdir(mode=0o755, parents=True, exist_ok=True)
-        fd = os.open(self.dir / "lock", os.O_CREAT | os.O_RDONLY, 0o600)
+        try:
+            if self._create:
+                self.dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+            elif not self.dir.is_dir():
+                return self  # missing, or under a file: no allocation can be there
+            fd = os.open(self.dir / "lock", os.O_CREAT | os.O_RDONLY | os.O_CLOEXEC, 0o600)
+        except OSError as e:
+            raise plugin_error(f"host-local: cannot use the store {self.dir}: "
+                               f"{e.strerror or e}",
+                               "ipam.dataDir must name a directory the CNI plugins can write "
+                               "(default /var/lib/cni/networks)") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
         except BaseException:
@@ -83,7 +96,7 @@ class Store:
         """Every allocation file in the directory (lock and last_reserved_ip files skipped)."""
         try:
             names = sorted(os.listdir(self.dir))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return
         for name in names:
             try:
