@@ -351,9 +351,12 @@ def setup(tmp: Path) -> Env:
     (tmp / "net.d").mkdir()
     (tmp / "net.d" / "10-bench.conflist").write_text(
         json.dumps(env.cluster_conflist(str(tmp / "thin-ipam"))))
+    from tests.kubeapi.incluster import make_tls
     from tests.kubeapi.server import NADS, FakeKubeAPI
 
-    api = FakeKubeAPI(tokens=None).start()
+    # as a real cluster: HTTPS verified against the cluster's CA, a bearer token
+    tls = make_tls(tmp / "tls")
+    api = FakeKubeAPI(tokens=["bench-token"], tls=tls.server_pair).start()
     for i, nic in enumerate(NICS):
         conf = Env.secondary(nic)
         l2 = {k: v for k, v in conf.items() if k not in ("ipam", "capabilities")}
@@ -366,8 +369,9 @@ def setup(tmp: Path) -> Env:
     env.kubeconfig = tmp / "kubeconfig"
     env.kubeconfig.write_text(json.dumps({
         "apiVersion": "v1", "kind": "Config", "current-context": "b",
-        "clusters": [{"name": "b", "cluster": {"server": api.url}}],
-        "users": [{"name": "b", "user": {}}],
+        "clusters": [{"name": "b", "cluster": {"server": api.url,
+                                                "certificate-authority": str(tls.ca)}}],
+        "users": [{"name": "b", "user": {"token": "bench-token"}}],
         "contexts": [{"name": "b", "context": {"cluster": "b", "user": "b"}}]}))
     sh("ip", "link", "add", "bbr0", "type", "bridge")
     sh("ip", "addr", "add", "203.0.113.1/24", "dev", "bbr0")

@@ -34,8 +34,18 @@ BUILTIN_PLUGINS: Mapping[str, str] = MappingProxyType({
 })
 
 
+# the built-ins that are IPAM plugins; the others configure interfaces and must never run
+# as a config's "ipam" (bridge as IPAM would run bridge's ADD, whose IPAM is bridge again)
+IPAM_PLUGINS = frozenset({"host-local", "static"})
+
+
 def is_builtin(type_name: str) -> bool:
     return type_name in BUILTIN_PLUGINS
+
+
+def is_interface_plugin(type_name: str) -> bool:
+    """A built-in that configures interfaces (not an IPAM plugin)."""
+    return type_name in BUILTIN_PLUGINS and type_name not in IPAM_PLUGINS
 
 
 def load_plugin(type_name: str) -> Plugin:

@@ -245,7 +245,8 @@ class Call:
 def run_contained(lab: Lab, executable: Path, env: Mapping[bytes, bytes], stdin: bytes,
                   timeout: float = 60, in_node: bool = True, node: str | None = None) -> Call:
     """Exec `executable` as a runtime would (env + stdin), inside the lab's node netns (or
-    `node`) and the lab's own /run and /var/lib."""
+    `node`) and the lab's own /run and /var/lib; relative paths of a fuzzed config (a
+    dataDir of "x") land in the lab's directory, its working directory."""
     argv = [sys.executable, "-I", "-S", "-c", CONTAIN, str(lab.root / "run"),
             str(lab.root / "var-lib")]
     argv += [IP, "netns", "exec", node or lab.node, str(executable)] if in_node \
@@ -253,7 +254,7 @@ def run_contained(lab: Lab, executable: Path, env: Mapping[bytes, bytes], stdin:
     full_env = {b"PATH": os.environb.get(b"PATH", b"/usr/sbin:/usr/bin:/sbin:/bin"),
                 **dict(env)}
     proc = subprocess.run(argv, input=stdin, env=full_env, capture_output=True,
-                          timeout=timeout)
+                          timeout=timeout, cwd=lab.root)
     stderr = proc.stderr.decode(errors="backslashreplace")
     if "fuzz sandbox:" in stderr:
         raise RuntimeError(stderr)

@@ -1,7 +1,6 @@
-"""The fuzz suite's findings in code being refactored elsewhere, each with its minimal
-input, as strict xfails: they pass (and so fail, strictly) once the fix lands, and then
-the xfail and the entry in known.py go. The random suite skips exactly these signatures
-(known.py) and checks everything else of the same calls."""
+"""The fuzz suite's findings, each replayed with its minimal input as a regression test
+(they were code 999 "this is a bug", no HTTP answer, or an attachment DEL could not
+remove). Findings not fixed yet are in known.py, which the random suite skips."""
 
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 from tests.daemon_support import http
 from tests.fuzz.harness import Lab, ThickNode, check_answer, link_states, run_contained
-from tests.fuzz.known import known_bug, known_sequence_bug
+from tests.fuzz.known import known_bug
 
 pytestmark = pytest.mark.root
 
@@ -28,11 +27,6 @@ def env(lab: Lab, **extra: bytes) -> dict[bytes, bytes]:
             **{k.encode(): v for k, v in extra.items()}}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "cni/config.py validate_ifname: len(ifname.encode()) raises UnicodeEncodeError on the "
-    "surrogates os.environ makes of non-UTF-8 bytes, so code 999 'this is a bug'; fix in "
-    "cni/request.py request_from_env: refuse any CNI_* value that is not UTF-8 "
-    "(value.encode('utf-8') fails) with code 4 naming the variable"))
 def test_non_utf8_ifname_is_code_4(fuzz_bin: Path, make_lab: Callable[..., Lab]) -> None:
     lab = make_lab()
     try:
@@ -44,10 +38,6 @@ def test_non_utf8_ifname_is_code_4(fuzz_bin: Path, make_lab: Callable[..., Lab])
     assert call.rc == 1 and call.answer["code"] == 4, call.describe()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "cni/config.py loads_object catches ValueError and UnicodeDecodeError, not "
-    "RecursionError, so deeply nested stdin is code 999 'this is a bug'; fix: catch "
-    "RecursionError there too (code 6, 'nested too deeply')"))
 def test_deeply_nested_stdin_is_code_6(fuzz_bin: Path, make_lab: Callable[..., Lab]) -> None:
     lab = make_lab()
     try:
@@ -71,11 +61,6 @@ META = json.dumps({"cniVersion": "1.0.0", "name": "fzmeta", "type": "netattach-s
                    "clusterNetwork": "/nonexistent.conf", "cniDir": "/nonexistent"}).encode()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "daemon/service.py CniService._serve: request_from_env runs outside the try around "
-    "dispatch and handle() catches only CNIError, so a UnicodeEncodeError (CNI_IFNAME "
-    "'\\udcff' in the POSTed env) kills the request thread: no HTTP answer. Fix: build the "
-    "request inside the try, and catch Exception in handle() as a code 999 answer"))
 def test_daemon_answers_a_surrogate_ifname(thick_node: ThickNode) -> None:
     answer = _post(thick_node, {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "fzc1",
                                 "CNI_NETNS": "/run/netns/x", "CNI_IFNAME": "\udcff"}, META)
@@ -84,11 +69,6 @@ def test_daemon_answers_a_surrogate_ifname(thick_node: ThickNode) -> None:
     assert status == 400 and json.loads(body)["code"] == 4
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "daemon/service.py CniService._config: json.loads(stdin) catches ValueError, not "
-    "RecursionError, outside any try of handle(): deeply nested config kills the request "
-    "thread, no HTTP answer (the shim now refuses such stdin itself, code 6). Fix: catch "
-    "RecursionError in _config (and Exception in handle())"))
 def test_daemon_answers_a_deeply_nested_config(thick_node: ThickNode) -> None:
     answer = _post(thick_node, {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "fzc1",
                                 "CNI_NETNS": "/run/netns/x", "CNI_IFNAME": "eth0"},
@@ -98,12 +78,6 @@ def test_daemon_answers_a_deeply_nested_config(thick_node: ThickNode) -> None:
     assert status == 400 and json.loads(body)["code"] == 6
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "plugins/common.py run_ipam: `is_builtin(ipam_type)` runs any built-in type as the IPAM "
-    "in process, so macvlan with \"ipam\": {\"type\": \"bridge\"} runs bridge's ADD (a veth "
-    "in the pod, a cni0 bridge in the node), whose own IPAM is bridge again: RecursionError, "
-    "code 999, and cni0 left behind. Fix: only the IPAM built-ins (host-local, static) run "
-    "in process; refuse an interface plugin type as IPAM with code 7 before anything runs"))
 def test_an_interface_plugin_as_ipam_is_refused(fuzz_bin: Path,
                                                 make_lab: Callable[..., Lab]) -> None:
     lab = make_lab(bindir=fuzz_bin)
@@ -121,10 +95,6 @@ def test_an_interface_plugin_as_ipam_is_refused(fuzz_bin: Path,
         lab.destroy()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "cni/config.py validate_ifname accepts control characters (CNI_IFNAME=\"\\x08\"), which "
-    "netattach.linux.validate_ifname refuses with a ValueError: code 999. Fix: refuse them "
-    "in cni/config.py validate_ifname (code 4), as netattach.linux does"))
 def test_control_character_ifname_is_code_4(fuzz_bin: Path,
                                             make_lab: Callable[..., Lab]) -> None:
     lab = make_lab()
@@ -140,10 +110,6 @@ def test_control_character_ifname_is_code_4(fuzz_bin: Path,
     assert call.rc == 1 and call.answer["code"] == 4, call.describe()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "cni/config.py loads_object keeps lone surrogates of JSON escapes (\"\\ud800\"), so a "
-    "path made of one (host-local dataDir) raises UnicodeEncodeError: code 999. Fix: decode "
-    "as Go does (invalid surrogates become U+FFFD), or refuse such stdin with code 6"))
 def test_lone_surrogate_in_config_is_a_cni_error(fuzz_bin: Path,
                                                  make_lab: Callable[..., Lab]) -> None:
     lab = make_lab()
@@ -158,13 +124,6 @@ def test_lone_surrogate_in_config_is_a_cni_error(fuzz_bin: Path,
     check_answer(call)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "attach/meta.py MetaPlugin.add: a second ADD of the same container (same CNI_IFNAME) "
-    "saves the delegate cache over the first ADD's, fails in require_free_ifname (eth0 "
-    "exists), and roll_back then removes the cache: the runtime's DEL finds none and the "
-    "first ADD's eth0 and host-local address stay. Fix: in add(), refuse before "
-    "ctx.cache.save when a cache for the container id exists (or let roll_back restore "
-    "the previous cache instead of removing it)"))
 def test_a_second_add_keeps_the_first_deletable(shim_bin: Path, thick_node: ThickNode,
                                                 make_lab: Callable[..., Lab]) -> None:
     lab = make_lab()
@@ -178,7 +137,57 @@ def test_a_second_add_keeps_the_first_deletable(shim_bin: Path, thick_node: Thic
         calls = [run_contained(lab, shim_bin, env(lab, CNI_COMMAND=verb, CNI_IFNAME=b"eth0"),
                                stdin, in_node=False) for verb in (b"ADD", b"ADD", b"DEL")]
         assert [c.rc for c in calls] == [0, 1, 0], [c.describe() for c in calls]
-        assert known_sequence_bug(calls) is None
+    finally:
+        links = link_states(lab.pod)
+        lab.destroy()
+    assert sorted(links) == ["lo"], links
+
+
+def _meta_stdin(thick_node: ThickNode, **conf: str) -> bytes:
+    return json.dumps({"cniVersion": "1.0.0", "name": "fzshim", "type": "netattach-shim",
+                       "daemonSocketDir": str(thick_node.socket_dir),
+                       "clusterNetwork": str(thick_node.root / "conf" / "10-cluster.conflist"),
+                       "cniDir": str(thick_node.root / "cni"), "binDir": "/nonexistent-bin",
+                       **conf}).encode()
+
+
+def test_an_overlong_container_id_is_a_cni_error_and_leaves_nothing(
+        shim_bin: Path, thick_node: ThickNode, make_lab: Callable[..., Lab]) -> None:
+    """A container ID longer than a file name can be: ADD fails naming the delegate cache
+    file, and DEL (which the runtime sends after a failed ADD) succeeds."""
+    lab = make_lab()
+    try:
+        calls = [run_contained(lab, shim_bin, env(lab, CNI_COMMAND=verb, CNI_IFNAME=b"eth0",
+                                                  CNI_CONTAINERID=b"c" * 300),
+                               _meta_stdin(thick_node), in_node=False)
+                 for verb in (b"ADD", b"DEL")]
+        for call in calls:
+            check_answer(call)
+        assert calls[0].rc == 1 and "File name too long" in calls[0].answer["msg"], \
+            calls[0].describe()
+        assert "unexpected" not in calls[0].answer.get("details", "")
+        assert calls[1].rc == 0, calls[1].describe()
+    finally:
+        links = link_states(lab.pod)
+        lab.destroy()
+    assert sorted(links) == ["lo"], links
+
+
+def test_a_cni_dir_that_is_a_file_is_a_cni_error(shim_bin: Path, thick_node: ThickNode,
+                                                 make_lab: Callable[..., Lab],
+                                                 tmp_path: Path) -> None:
+    lab = make_lab()
+    not_a_dir = tmp_path / "cni-file"
+    not_a_dir.write_text("")
+    try:
+        calls = [run_contained(lab, shim_bin, env(lab, CNI_COMMAND=verb, CNI_IFNAME=b"eth0"),
+                               _meta_stdin(thick_node, cniDir=str(not_a_dir)), in_node=False)
+                 for verb in (b"ADD", b"DEL")]
+        for call in calls:
+            check_answer(call)
+        assert calls[0].rc == 1 and calls[0].answer["code"] == 5, calls[0].describe()
+        assert str(not_a_dir) in calls[0].answer["msg"]
+        assert calls[1].rc == 0, calls[1].describe()
     finally:
         links = link_states(lab.pod)
         lab.destroy()

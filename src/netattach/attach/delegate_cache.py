@@ -10,6 +10,7 @@ Format 2 keeps each delegate's conflist as a JSON object (readable by people and
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import os
 from collections.abc import Mapping
@@ -147,7 +148,17 @@ class DelegateCache:
             return None
 
     def remove(self, container_id: str) -> None:
-        self.path(container_id).unlink(missing_ok=True)
+        """Remove the entry; none there (or none that could be: a name too long, cniDir
+        not a directory) is not an error."""
+        target = self.path(container_id)
+        try:
+            target.unlink()
+        except OSError as e:
+            if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG):
+                return
+            raise CNIError(Code.IO_FAILURE, f"cannot remove the delegate cache {target}: "
+                           f"{e.strerror or e}", f"cniDir ({self.root}) must be a directory "
+                           "netattach can write (it needs root)") from None
 
     def all(self) -> list[PodAttachments]:
         try:

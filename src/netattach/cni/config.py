@@ -62,6 +62,9 @@ def validate_ifname(ifname: str) -> None:
         raise CNIError(Code.INVALID_ENVIRONMENT,
                        "interface name contains / or : or whitespace characters",
                        f"{ifname!r} is not a valid interface name")
+    if any(ord(c) < 0x20 or c == "\x7f" for c in ifname):
+        raise CNIError(Code.INVALID_ENVIRONMENT, "interface name contains control characters",
+                       f"{ifname!r} is not a valid interface name")
 
 
 def conf_files(directory: str | os.PathLike[str]) -> list[Path]:
@@ -78,6 +81,8 @@ def loads_object(data: bytes | str, what: str = "network config") -> dict[str, A
     """Decode a JSON object or raise code 6 with the position of the problem."""
     try:
         obj = json.loads(data)
+        if _may_hold_surrogates(data):
+            obj = _without_lone_surrogates(obj)
     except (ValueError, UnicodeDecodeError) as e:
         raise CNIError(Code.DECODING_FAILURE, f"error unmarshall {what}: {e}",
                        f"the {what} must be a JSON object") from None
@@ -89,6 +94,29 @@ def loads_object(data: bytes | str, what: str = "network config") -> dict[str, A
                        f"error unmarshall {what}: expected a JSON object, got "
                        f"{type(obj).__name__}", f"the {what} must be a JSON object")
     return obj
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # json.loads has already joined the pairs
+
+
+def _may_hold_surrogates(data: bytes | str) -> bool:
+    """A JSON text can only decode to a lone surrogate through a \\uD800-\\uDFFF escape."""
+    if isinstance(data, bytes):
+        return b"\\ud" in data or b"\\uD" in data
+    return "\\ud" in data or "\\uD" in data or _LONE_SURROGATE.search(data) is not None
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """Lone surrogates (a JSON escape such as "\\ud800" with no pair) as U+FFFD, as Go's
+    decoder has them: they name no file and encode to no UTF-8."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_without_lone_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v)
+                for k, v in value.items()}
+    return value
 
 
 def _caps_are_bools(caps: Any) -> tuple[str, str] | None:

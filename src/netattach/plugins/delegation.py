@@ -3,8 +3,8 @@ with the whole config on stdin, in process when it is built in, else from CNI_PA
 
 from __future__ import annotations
 
-from netattach.builtins import run_plugin
-from netattach.cni.errors import plugin_error
+from netattach.builtins import is_interface_plugin, run_plugin
+from netattach.cni.errors import CNIError, Code, plugin_error
 from netattach.cni.request import Command, Request
 from netattach.cni.types import Result
 
@@ -15,6 +15,14 @@ def run_ipam(request: Request, command: Command) -> Result | None:
     if not ipam_type:
         raise plugin_error("failed to execute IPAM delegate: no IPAM type",
                            f'network {request.config.name!r} needs "ipam": {{"type": ...}}')
+    if is_interface_plugin(ipam_type):
+        if command is not Command.ADD:
+            return None  # ADD refused it: nothing was allocated, nothing to release or check
+        raise CNIError(Code.INVALID_NETWORK_CONFIG,
+                       f"network {request.config.name!r}: \"ipam\" type {ipam_type!r} is an "
+                       "interface plugin, not an IPAM plugin",
+                       'set "ipam": {"type": ...} to an IPAM plugin such as host-local or '
+                       "static")
     result = run_plugin(ipam_type, request, command)
     if command is Command.ADD and result is None:
         raise plugin_error("IPAM plugin returned missing IP config",

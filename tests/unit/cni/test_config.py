@@ -5,7 +5,7 @@ import json
 import pytest
 
 from netattach.cni import CNIError, Code, NetConf, NetConfList
-from netattach.cni.config import validate_container_id, validate_ifname, validate_network_name
+from netattach.cni.config import loads_object, validate_container_id, validate_ifname, validate_network_name
 
 
 def conflist(**overrides):
@@ -98,6 +98,7 @@ def test_missing_cni_version_means_010():
 @pytest.mark.parametrize("ifname,fragment", [
     ("", "empty"), ("a" * 16, "too long"), (".", ". or .."), ("..", ". or .."),
     ("a/b", "whitespace"), ("a:b", "whitespace"), ("a b", "whitespace"), ("a\tb", "whitespace"),
+    ("a\x08", "control characters"), ("\x7f", "control characters"),
 ])
 def test_ifname_rules(ifname, fragment):
     with pytest.raises(CNIError) as e:
@@ -121,3 +122,18 @@ def test_container_id_and_name_rules():
         validate_network_name("-x")
     assert e.value.code == Code.INVALID_NETWORK_CONFIG
     validate_container_id("0123abc.def_-x")
+
+
+def test_lone_surrogates_decode_as_go_has_them():
+    """Go's decoder turns an unpaired \\uD800-\\uDFFF escape into U+FFFD; a pair is one
+    character; an escaped backslash before "ud800" is no escape at all."""
+    raw = b'{"dataDir": "/x\\ud800", "k\\udfff": ["\\ud83d\\ude00", "\\\\ud800"]}'
+    assert loads_object(raw) == {"dataDir": "/x\ufffd", "k\ufffd": ["\U0001f600", "\\ud800"]}
+    assert loads_object('{"a": "\ud800"}') == {"a": "\ufffd"}
+
+
+def test_deep_nesting_is_a_decoding_failure():
+    for raw in (b"[" * 100_000, b'{"a": ' * 5000 + b'"\\ud800"' + b"}" * 5000):
+        with pytest.raises(CNIError) as e:
+            loads_object(raw)
+        assert e.value.code == Code.DECODING_FAILURE
