@@ -213,3 +213,66 @@ def test_a_complete_answer_still_works(shim: Path, sock_dir: Path) -> None:
         daemon.close()
     assert (rc, out) == (0, {"cniVersion": "1.0.0", "ips": []})
     assert os.path.exists(sock_dir / "netattach.sock")
+
+
+# -- the answer as the plugin's stdout (X-CNI-Stdout), and an older daemon ----------------
+def read_body(conn: socket.socket) -> tuple[bytes, bytes]:
+    data = read_request(conn)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
+    while len(body) < length:
+        body += conn.recv(65536)
+    return head, body
+
+
+@pytest.mark.parametrize(("exit_code", "printed"), [
+    (0, b'{\n    "cniVersion": "1.1.0",\n    "interfaces": []\n}\n'),
+    (1, b'{\n    "code": 7,\n    "msg": "no such NAD \xc3\xa9"\n}\n')])
+def test_the_daemons_stdout_is_printed_as_it_is(shim: Path, sock_dir: Path, exit_code: int,
+                                               printed: bytes) -> None:
+    seen: dict[str, bytes] = {}
+
+    def stdout_answer(conn: socket.socket) -> None:
+        seen["head"], seen["body"] = read_body(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nX-CNI-Exit-Code: %d\r\nContent-Length: %d\r\n\r\n"
+                     % (exit_code, len(printed)) + printed)
+
+    daemon = FakeDaemon(sock_dir, stdout_answer)
+    env = {**ENV, "CNI_ARGS": 'K8S_POD_NAME=p;"quoted"\\x', "CNI_NETNS": "/run/netns/é",
+           "OTHER": "not forwarded"}
+    stdin = conf(sock_dir, note="é\u2028")
+    try:
+        proc = subprocess.run([str(shim)], input=stdin, env=env, capture_output=True,
+                              timeout=30)
+    finally:
+        daemon.close()
+    assert (proc.returncode, proc.stdout) == (exit_code, printed), proc.stderr
+    assert b"\r\nX-CNI-Stdout: 1\r\n" in seen["head"]
+    request = json.loads(seen["body"])  # the hand-built body is the JSON json.dumps makes
+    assert request == {"env": {k: v for k, v in env.items() if k.startswith("CNI_")},
+                       "config": __import__("base64").b64encode(stdin).decode()}
+
+
+def test_an_older_daemons_json_answer_still_works(shim: Path, sock_dir: Path) -> None:
+    def json_answer(conn: socket.socket) -> None:
+        read_body(conn)
+        body = json.dumps({"result": {"cniVersion": "1.0.0", "ips": []}}).encode()
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+
+    daemon = FakeDaemon(sock_dir, json_answer)
+    try:
+        rc, out, _ = run_shim(shim, conf(sock_dir))
+    finally:
+        daemon.close()
+    assert (rc, out) == (0, {"cniVersion": "1.0.0", "ips": []})
+
+
+def test_stdin_is_read_as_json_loads_reads_it(shim: Path, sock_dir: Path) -> None:
+    """The C scanner reads what json.loads reads: whitespace around the object, escapes."""
+    padded = b" \n\t" + conf(sock_dir).replace(b'"name": "n"', b'"name": "\\u00e9\\ud83d'
+                                                  b'\\ude00"') + b"\r\n "
+    rc, out, _ = run_shim(shim, padded)
+    assert (rc, out["code"]) == (1, 11) and str(sock_dir) in out["msg"], out
+    rc, out, _ = run_shim(shim, b'  {"daemonSocketDir": 5}  ')
+    assert (rc, out["code"]) == (1, 7) and "daemonSocketDir" in out["msg"], out

@@ -64,12 +64,15 @@ def _handler_class(app: App) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             log.debug("http: " + format, *args)
 
-        def _send(self, status: int, body: bytes, ctype: str = "application/json") -> None:
+        def _send(self, status: int, body: bytes, ctype: str = "application/json",
+                  headers: tuple[tuple[str, str], ...] = ()) -> None:
             path = self.path.split("?", 1)[0]
             app.metrics.http_requests.labels(path=path if path in (
                 "/cni", "/healthz", "/readyz", "/metrics") else "other", code=str(status)).inc()
             self.send_response(status)
             self.send_header("Content-Type", ctype)
+            for name, value in headers:
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Connection", "close")
             self.end_headers()
@@ -131,7 +134,11 @@ def _handler_class(app: App) -> type[BaseHTTPRequestHandler]:
                                  "details": f"send the JSON body with a length of 1..{MAX_BODY}"})
                 return
             answer: Answer = app.service.handle(self.rfile.read(length))
-            self._send(answer.status, answer.encode())
+            if self.headers.get("X-CNI-Stdout") == "1":  # the shim: what to print, and exit
+                code, out = answer.stdout()
+                self._send(answer.status, out, headers=(("X-CNI-Exit-Code", str(code)),))
+            else:
+                self._send(answer.status, answer.encode())
 
     return Handler
 

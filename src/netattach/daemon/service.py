@@ -43,6 +43,14 @@ class Answer:
     def encode(self) -> bytes:
         return json.dumps(self.body).encode()
 
+    def stdout(self) -> tuple[int, bytes]:
+        """(exit code, stdout) of a plugin giving this answer: the result (ADD) or nothing,
+        exit 0; the CNI error object, exit 1. What the shim prints as it is."""
+        if 200 <= self.status < 300:
+            result = self.body.get("result")
+            return 0, b"" if result is None else (json.dumps(result, indent=4) + "\n").encode()
+        return 1, (json.dumps(self.body, indent=4) + "\n").encode()
+
 
 class KeyedLocks:
     """One lock per key, created on demand and dropped when nobody holds or waits for it."""

@@ -229,3 +229,14 @@ def test_decode_body_errors(raw, why):
     assert e.value.code == Code.DECODING_FAILURE == 6
     assert e.value.msg.startswith(f"netattach daemon: bad /cni request: {why}")
     assert "netattach-shim of the same version" in e.value.details
+
+
+def test_answer_as_the_plugins_stdout():
+    from netattach.daemon.service import Answer
+
+    result = {"cniVersion": "1.1.0", "ips": [{"address": "192.0.2.5/24"}]}
+    assert Answer(200, {"result": result}).stdout() == (
+        0, (json.dumps(result, indent=4) + "\n").encode())
+    assert Answer(200, {}).stdout() == (0, b"")  # DEL, CHECK, GC print nothing
+    error = {"code": 11, "msg": "busy", "details": "try again"}
+    assert Answer(503, error).stdout() == (1, (json.dumps(error, indent=4) + "\n").encode())
