@@ -24,12 +24,11 @@ plugin's stdout (header `X-CNI-Stdout: 1`): the daemon sends the exact bytes to 
 older daemon, or the server's own 400/403) is decoded with `json`, imported then.
 """
 
-import os
-import sys
-
 import _json
 import _socket
 import binascii
+import os
+import sys
 
 SUPPORTED = ("0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
 DEFAULT_SOCKET_DIR = "/run/netattach/"

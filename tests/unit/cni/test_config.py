@@ -5,7 +5,12 @@ import json
 import pytest
 
 from netattach.cni import CNIError, Code, NetConf, NetConfList
-from netattach.cni.config import loads_object, validate_container_id, validate_ifname, validate_network_name
+from netattach.cni.config import (
+    loads_object,
+    validate_container_id,
+    validate_ifname,
+    validate_network_name,
+)
 
 
 def conflist(**overrides):
