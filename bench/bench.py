@@ -3,8 +3,10 @@ Go plugins run directly and against the `ip -batch` floor. Run by hand as root: 
 
 A pod here is what the field report's pod needs: eth0 (bridge + host-local) and two
 secondaries (macvlan + static). Every mode does that same work in fresh pod namespaces
-inside a node namespace the benchmark creates (and removes). Figures are reported as
-measured and as ratios to the floor; results go to bench/results/.
+inside a node namespace the benchmark creates (and removes); the podman mode runs the
+same pod as a container under podman's CNI backend, with our plugins and with Go's.
+Figures are reported as measured and as ratios to the floor; results go to
+bench/results/.
 """
 
 from __future__ import annotations
@@ -409,6 +411,50 @@ def inner(args: argparse.Namespace) -> dict:
     return report
 
 
+def under_podman(iterations: int) -> dict:
+    """The pod as a user feels it: `podman run -d` (create, start, CNI ADD of three
+    networks) and `podman rm -f` (stop, CNI DEL, remove) of a busybox container under
+    podman's CNI backend (libcni), once with netattach's plugins and once with the Go
+    reference plugins. Networks as the field report's pod: eth0 bridge + host-local, eth1
+    and eth2 macvlan + static. CPU per pod: podman and the plugins it execs (rusage)."""
+    from tests.podman.harness import private_podman
+
+    out = {}
+    for label, plugin_dir in (("netattach plugins", None), ("Go plugins", GO)):
+        tmp = Path(tempfile.mkdtemp(prefix="natbench-podman-"))
+        try:
+            with private_podman(tmp, plugin_dir) as pm:
+                nets = [pm.network("br", {
+                    "type": "bridge", "bridge": f"{pm.prefix}br0", "isGateway": True,
+                    "ipam": {"type": "host-local", "dataDir": str(pm.ipam_dir),
+                             "ranges": [[{"subnet": "203.0.113.0/24"}]]}})]
+                nets += [pm.network(f"mv{i}", {
+                    "type": "macvlan", "master": pm.nic, "mode": "bridge",
+                    "ipam": {"type": "static", "addresses": [{"address": addr}]}})
+                    for i, addr in enumerate(("192.0.2.10/24", "198.51.100.10/24"))]
+                pm.run(*pm.run_args("warm", *nets))  # storage and runtime set up once
+                pm.run("rm", "-f", "-t", "0", f"{pm.prefix}warm")
+                run, rm, cpu = [], [], []
+                for i in range(iterations):
+                    name = f"{pm.prefix}c{i}"
+                    c0 = children_cpu()
+                    t0 = time.perf_counter()
+                    pm.run(*pm.run_args(f"c{i}", *nets))
+                    t1 = time.perf_counter()
+                    pm.run("rm", "-f", "-t", "0", name)
+                    t2 = time.perf_counter()
+                    cpu.append(children_cpu() - c0)
+                    run.append(t1 - t0)
+                    rm.append(t2 - t1)
+                out[label] = {"run": stats(run), "rm": stats(rm),
+                              "run_rm_median_ms": round(statistics.median(
+                                  [a + b for a, b in zip(run, rm, strict=True)]) * 1000, 1),
+                              "cpu_ms_per_pod": round(statistics.mean(cpu) * 1000, 1)}
+        finally:
+            subprocess.run(["rm", "-rf", str(tmp)], check=False)
+    return out
+
+
 def scale(mode: Thick, pods: Pods, args: argparse.Namespace) -> dict:
     """p50 with 10 vs ~1000 attachments already on the node, and the daemon's RSS.
 
@@ -447,7 +493,7 @@ def main() -> int:
                         default=[1, 4, 16])
     parser.add_argument("--scale-attachments", type=int, default=1000)
     parser.add_argument("--modes", type=lambda s: s.split(","), default=[],
-                        help="only these: floor,go,thin,thick (default: all)")
+                        help="only these: floor,go,thin,thick,podman (default: all)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -470,6 +516,10 @@ def main() -> int:
         for ns in sh("ip", "netns", "list").split("\n"):
             if ns.startswith("natb-"):
                 sh("ip", "netns", "del", ns.split()[0], check=False)
+    if not args.modes or "podman" in args.modes:  # out here: podman needs our mount namespace
+        report["podman"] = under_podman(max(5, args.iterations // 3))
+        print("podman: run+rm median " + ", ".join(
+            f"{k} {v['run_rm_median_ms']} ms" for k, v in report["podman"].items()), flush=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -481,10 +531,11 @@ def main() -> int:
 def render(report: dict) -> str:
     """The report as Markdown tables: latency, CPU and throughput per mode, then scale."""
     modes = report["modes"]
-    levels = ",".join(str(t["concurrency"]) for t in next(iter(modes.values()))["throughput"])
+    levels = ",".join(str(t["concurrency"]) for t in next(iter(modes.values()))["throughput"]
+                      ) if modes else ""
     lines = ["| mode | ADD median | DEL median | ADD+DEL min / median / p99 (ms) | x floor |"
              " CPU ms per pod | pods/s at c=" + levels + " | failures |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---|---:|---:|---:|---:|---:|---:|---:|"] if modes else []
     for name, e in modes.items():
         lat = e["latency"]
         tp = " / ".join(str(t["pods_per_second"]) for t in e["throughput"])
@@ -493,6 +544,12 @@ def render(report: dict) -> str:
                      f"{lat['add_del']['min_ms']} / {lat['add_del']['median_ms']} / "
                      f"{lat['add_del']['p99_ms']} | {e['ratio_to_floor']} | "
                      f"{lat['cpu_ms_per_pod']} | {tp} | {fails} |")
+    if report.get("podman"):
+        lines += ["", "| under podman (CNI backend) | podman run median | podman rm median | "
+                  "run+rm median (ms) | CPU ms per pod |", "|---|---:|---:|---:|---:|"]
+        for name, e in report["podman"].items():
+            lines.append(f"| {name} | {e['run']['median_ms']} | {e['rm']['median_ms']} | "
+                         f"{e['run_rm_median_ms']} | {e['cpu_ms_per_pod']} |")
     for name, e in modes.items():
         if "scale" in e:
             sc = e["scale"]

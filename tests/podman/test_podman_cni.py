@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 import pytest
-from tests.podman.conftest import Podman
+from tests.podman.harness import Podman
 
 SUBNET = "198.51.100.0/24"
 GATEWAY = "198.51.100.1"
