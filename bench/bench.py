@@ -398,7 +398,7 @@ def inner(args: argparse.Namespace) -> dict:
                                    for c in args.concurrency]
             entry["leaks_after"] = leaks(env)
             if isinstance(mode, Thick):
-                entry["scale"] = scale(mode, pods, args)
+                entry["scale"] = scale(mode, pods, args, Floor(env))
             report["modes"][mode.name] = entry
             print(f"{mode.name}: ADD+DEL median "
                   f"{entry['latency']['add_del']['median_ms']} ms", flush=True)
@@ -455,8 +455,9 @@ def under_podman(iterations: int) -> dict:
     return out
 
 
-def scale(mode: Thick, pods: Pods, args: argparse.Namespace) -> dict:
-    """p50 with 10 vs ~1000 attachments already on the node, and the daemon's RSS.
+def scale(mode: Thick, pods: Pods, args: argparse.Namespace, floor: Mode) -> dict:
+    """p50 with 10 vs ~1000 attachments already on the node, and the daemon's RSS; the
+    floor measured on the same node at both points says what the kernel adds.
 
     The filler pods carry eth0 and nine L2-only secondaries each (the same NADs repeated,
     which Multus allows), so 1000 attachments fit the documentation address ranges.
@@ -474,9 +475,13 @@ def scale(mode: Thick, pods: Pods, args: argparse.Namespace) -> dict:
     try:
         fill(10)
         out["p50_at_10_ms"] = latency(mode, pods, args.iterations)["add_del"]["median_ms"]
+        out["floor_p50_at_10_ms"] = latency(floor, pods, args.iterations)["add_del"][
+            "median_ms"]
         fill(args.scale_attachments)
         out["attachments"] = len(kept) * per_pod
         out["p50_at_1000_ms"] = latency(mode, pods, args.iterations)["add_del"]["median_ms"]
+        out["floor_p50_at_1000_ms"] = latency(floor, pods, args.iterations)["add_del"][
+            "median_ms"]
         out["daemon_rss_mb"] = round(mode.rss_mb(), 1)
     finally:
         for name, netns in kept:
@@ -555,8 +560,11 @@ def render(report: dict) -> str:
             sc = e["scale"]
             lines.append(f"\n{name} scale: p50 ADD+DEL {sc['p50_at_10_ms']} ms at 10 "
                          f"attachments, {sc['p50_at_1000_ms']} ms at {sc['attachments']} "
-                         f"({round(sc['p50_at_1000_ms'] / sc['p50_at_10_ms'], 2)}x); daemon "
-                         f"and workers RSS {sc['daemon_rss_mb']} MB")
+                         f"({round(sc['p50_at_1000_ms'] / sc['p50_at_10_ms'], 2)}x); the floor "
+                         f"on the same node {sc['floor_p50_at_10_ms']} -> "
+                         f"{sc['floor_p50_at_1000_ms']} ms ("
+                         f"{round(sc['floor_p50_at_1000_ms'] / sc['floor_p50_at_10_ms'], 2)}x); "
+                         f"daemon and workers RSS {sc['daemon_rss_mb']} MB")
     return "\n".join(lines)
 
 

@@ -13,7 +13,7 @@ import base64
 import errno
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from netattach.fsutil import write_atomically
 
 KIND = "netattachDelegatesV1"
 FORMAT = 2
+FORMAT_MARK = f'"format": {FORMAT},'.encode()  # as save() writes it: configs as JSON objects
 
 
 @dataclass(frozen=True)
@@ -143,8 +144,15 @@ class DelegateCache:
 
     def load(self, container_id: str) -> PodAttachments | None:
         try:
-            return PodAttachments.from_json(json.loads(self.path(container_id).read_bytes()))
-        except (OSError, ValueError, RecursionError):
+            return self._parse(self.path(container_id).read_bytes())
+        except OSError:
+            return None
+
+    @staticmethod
+    def _parse(raw: bytes) -> PodAttachments | None:
+        try:
+            return PodAttachments.from_json(json.loads(raw))
+        except (ValueError, RecursionError):
             return None
 
     def remove(self, container_id: str) -> None:
@@ -160,10 +168,32 @@ class DelegateCache:
                            f"{e.strerror or e}", f"cniDir ({self.root}) must be a directory "
                            "netattach can write (it needs root)") from None
 
-    def all(self) -> list[PodAttachments]:
+    def names(self) -> list[str]:
+        """The container IDs with an entry, sorted."""
         try:
-            names = sorted(e.name for e in os.scandir(self.root)
-                           if e.is_file() and not e.name.startswith("."))
+            return sorted(e.name for e in os.scandir(self.root)
+                          if e.is_file() and not e.name.startswith("."))
         except OSError:
             return []
-        return [entry for name in names if (entry := self.load(name)) is not None]
+
+    def all(self) -> list[PodAttachments]:
+        return [entry for name in self.names() if (entry := self.load(name)) is not None]
+
+    def mentioning(self, texts: Collection[str]) -> list[PodAttachments]:
+        """The entries that may name one of `texts` (IPv4 addresses, say), parsing only
+        those: a file is parsed when one of them appears in it as a JSON string or as one
+        up to a "/" ("192.0.2.10" in "192.0.2.10/24"), or when it holds its configs in
+        base64 (format 1). At a hundred sandboxes this is a read of each small file
+        instead of parsing every config in them (0.6 ms each)."""
+        needles = [n for t in texts for n in (f'"{t}"'.encode(), f'"{t}/'.encode())]
+        out = []
+        for name in self.names():
+            try:
+                raw = self.path(name).read_bytes()
+            except OSError:
+                continue
+            if FORMAT_MARK in raw and not any(n in raw for n in needles):
+                continue
+            if (entry := self._parse(raw)) is not None:
+                out.append(entry)
+        return out

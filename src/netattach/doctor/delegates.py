@@ -9,6 +9,7 @@ even when the API server is out of reach.
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -73,11 +74,13 @@ def from_attachments(att: PodAttachments, origin: str = "") -> CachedPod:
             for d in att.delegates))
 
 
-def read_delegate_caches(cni_dir: str = DEFAULT_CNI_DIR, *, exclude: str = ""
-                         ) -> tuple[CachedPod, ...]:
-    """Every readable delegate cache in `cni_dir` (but container `exclude`); () if none."""
+def read_delegate_caches(cni_dir: str = DEFAULT_CNI_DIR, *, exclude: str = "",
+                         mentioning: Collection[str] | None = None) -> tuple[CachedPod, ...]:
+    """Every readable delegate cache in `cni_dir` (but container `exclude`); () if none.
+    `mentioning`: only those that may name one of these texts (DelegateCache.mentioning)."""
     from netattach.attach.delegate_cache import DelegateCache
 
     cache = DelegateCache(Path(cni_dir))
+    entries = cache.all() if mentioning is None else cache.mentioning(mentioning)
     return tuple(from_attachments(att, str(cache.path(att.container_id)))
-                 for att in cache.all() if att.container_id != exclude)
+                 for att in entries if att.container_id != exclude)

@@ -2,8 +2,9 @@
 
 Cheap when it has nothing to do: a sandbox whose networks ask for no fixed address (no
 `ips`, no static IPAM) costs parsing its delegates and nothing else. Otherwise it reads the
-named links of the node namespace, one address dump per namespace of the node, and the
-delegate caches of the other sandboxes (one small file each).
+named links of the node namespace, one address dump per namespace of the node (decoding
+only the wanted addresses), and the delegate caches of the other sandboxes (one small file
+each, parsed only when it spells a wanted IPv4 address, or always for IPv6).
 """
 
 from __future__ import annotations
@@ -47,7 +48,11 @@ def address_findings_before_add(att: PodAttachments, cni_dir: str = DEFAULT_CNI_
         devices |= {str(r.attachment.get("bridge", "cni0")) for r in requests
                     if r.attachment.type == "bridge"}
         node = take_snapshot(all_namespaces=False, only=devices)
-    inp = Inputs(node=with_address_holders(node, {r.ip.ip for r in requests}),
-                 pods=tuple(pods), adding=adding,
-                 cached=read_delegate_caches(cni_dir, exclude=adding.container_id))
+    wanted = {r.ip.ip for r in requests}
+    # IPv4 has one spelling (3.11's ipaddress refuses leading zeros), so only the caches
+    # that spell a wanted address can claim it; IPv6 has many: read them all
+    mentioning = None if any(ip.version == 6 for ip in wanted) else {str(ip) for ip in wanted}
+    inp = Inputs(node=with_address_holders(node, wanted), pods=tuple(pods), adding=adding,
+                 cached=read_delegate_caches(cni_dir, exclude=adding.container_id,
+                                             mentioning=mentioning))
     return sort_findings(check_duplicate_address_node(inp) + check_duplicate_address_pod(inp))

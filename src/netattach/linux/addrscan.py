@@ -43,8 +43,11 @@ def _netlink_socket(_path: str) -> socket.socket:
                          r.NETLINK_ROUTE)
 
 
-def parse_addresses(data: bytes) -> tuple[list[tuple[int, IPInterface]], bool]:
-    """(index, address) of each RTM_NEWADDR message in `data`; True once NLMSG_DONE is seen."""
+def parse_addresses(data: bytes, wanted: Collection[bytes] | None = None
+                    ) -> tuple[list[tuple[int, IPInterface]], bool]:
+    """(index, address) of each RTM_NEWADDR message in `data` (only those whose packed
+    address is in `wanted`, if given: the others are never decoded); True once NLMSG_DONE
+    is seen."""
     found: list[tuple[int, IPInterface]] = []
     offset = 0
     while offset + 16 <= len(data):
@@ -68,19 +71,20 @@ def parse_addresses(data: bytes) -> tuple[list[tuple[int, IPInterface]], bool]:
                     address = data[pos + 4:pos + alen]
                 pos += (alen + 3) & ~3
             raw = local or address
-            if raw is not None and family in (socket.AF_INET, socket.AF_INET6):
+            if raw is not None and family in (socket.AF_INET, socket.AF_INET6) \
+                    and (wanted is None or raw in wanted):
                 ip = ipaddress.ip_address(raw)
                 found.append((index, ipaddress.ip_interface(f"{ip}/{prefix}")))
         offset += (length + 3) & ~3
     return found, False
 
 
-def _dump(sock: socket.socket) -> list[tuple[int, IPInterface]]:
+def _dump(sock: socket.socket, wanted: Collection[bytes]) -> list[tuple[int, IPInterface]]:
     header = struct.pack("=BBBBI", socket.AF_UNSPEC, 0, 0, 0, 0)
     sock.send(r.encode_message(RTM_GETADDR, r.NLM_F_REQUEST | NLM_F_DUMP, 1, header, []))
     found: list[tuple[int, IPInterface]] = []
     while True:
-        part, done = parse_addresses(sock.recv(65536))
+        part, done = parse_addresses(sock.recv(65536), wanted)
         found += part
         if done:
             return found
@@ -91,16 +95,19 @@ def find_address_holders(ips: Collection[IPAddress], paths: Iterable[str], *,
     """Every address among `ips` held on any link of the namespaces at `paths` (the caller's
     own included unless in `skip`). Namespaces that vanish meanwhile are passed over."""
     wanted = set(ips)
+    packed = {ip.packed for ip in wanted}
     todo: list[str] = []
     ids: dict[str, NetnsId] = {}
+    seen: set[NetnsId] = set()
     for path in dict.fromkeys(paths):
         try:
             st = os.stat(path)
         except OSError:
             continue
         ident = NetnsId(st.st_dev, st.st_ino)
-        if ident in skip or ident in ids.values():
+        if ident in skip or ident in seen:
             continue
+        seen.add(ident)
         ids[path] = ident
         todo.append(path)
     if not wanted or not todo:
@@ -111,7 +118,7 @@ def find_address_holders(ips: Collection[IPAddress], paths: Iterable[str], *,
             continue
         with sock:
             try:
-                entries = _dump(sock)
+                entries = _dump(sock, packed)
             except OSError:
                 continue
         hits += [AddressHit(path, ids[path], index, iface) for index, iface in entries

@@ -184,3 +184,22 @@ def test_save_where_cni_dir_is_a_file(tmp_path):
     assert e.value.code == Code.IO_FAILURE
     assert blocker.read_text() == ""  # nothing was written over it
 
+
+
+def test_mentioning_parses_only_entries_that_spell_an_address(cache):
+    static = {"cniVersion": "1.0.0", "name": "s-net", "plugins": [{
+        "type": "macvlan", "ipam": {"type": "static",
+                                    "addresses": [{"address": "198.51.100.7/24"}]}}]}
+    cache.save(attachments("requested"))  # asks for 192.0.2.5/24 in its annotation
+    cache.save(PodAttachments("static", "/run/netns/p2", "team-a", "db", "uid-2", (
+        Delegate("team-a/s-net", NetConfList.from_object(static), "net1"),)))
+    cache.save(attachments("other"))
+    cache.path("legacy").write_text(json.dumps({**format_1(attachments("legacy")),
+                                                "containerID": "legacy"}))
+    found = lambda *texts: sorted(a.container_id for a in cache.mentioning(texts))  # noqa: E731
+    assert found("192.0.2.5") == ["legacy", "other", "requested"]  # base64: always parsed
+    assert found("198.51.100.7") == ["legacy", "static"]
+    assert found("192.0.2.55", "192.0.2.") == ["legacy"]  # a prefix is no mention
+    assert found() == ["legacy"]
+    assert sorted(a.container_id for a in cache.all()) == ["legacy", "other", "requested",
+                                                            "static"]
