@@ -214,14 +214,19 @@ class Thick(Thin):
         kids = sh("pgrep", "-P", str(self.proc.pid), check=False).split()
         return [self.proc.pid, *map(int, kids)]
 
-    def rss_mb(self) -> float:
-        """Resident memory of the daemon and its workers."""
-        total = 0
+    def memory_mb(self) -> tuple[float, float]:
+        """(RSS, PSS) of the daemon and its workers, summed. RSS counts the interpreter's
+        shared pages once per process; PSS shares them out, so its sum is what the
+        processes take from the node together."""
+        rss = pss = 0
         for pid in self.processes():
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        return total / 1024
+                    rss += int(line.split()[1])
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+        return rss / 1024, pss / 1024
 
     def server_cpu(self) -> float:
         ticks = 0
@@ -482,7 +487,8 @@ def scale(mode: Thick, pods: Pods, args: argparse.Namespace, floor: Mode) -> dic
         out["p50_at_1000_ms"] = latency(mode, pods, args.iterations)["add_del"]["median_ms"]
         out["floor_p50_at_1000_ms"] = latency(floor, pods, args.iterations)["add_del"][
             "median_ms"]
-        out["daemon_rss_mb"] = round(mode.rss_mb(), 1)
+        rss, pss = mode.memory_mb()
+        out["daemon_rss_mb"], out["daemon_pss_mb"] = round(rss, 1), round(pss, 1)
     finally:
         for name, netns in kept:
             mode.delete(name, netns)
@@ -564,7 +570,8 @@ def render(report: dict) -> str:
                          f"on the same node {sc['floor_p50_at_10_ms']} -> "
                          f"{sc['floor_p50_at_1000_ms']} ms ("
                          f"{round(sc['floor_p50_at_1000_ms'] / sc['floor_p50_at_10_ms'], 2)}x); "
-                         f"daemon and workers RSS {sc['daemon_rss_mb']} MB")
+                         f"daemon and workers RSS {sc['daemon_rss_mb']} MB, PSS "
+                         f"{sc.get('daemon_pss_mb', '?')} MB")
     return "\n".join(lines)
 
 
