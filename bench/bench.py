@@ -337,6 +337,56 @@ def throughput(mode: Mode, pods: Pods, total: int, concurrency: int) -> dict:
             "first_failure": failures[0] if failures else ""}
 
 
+def timed_runs(argv: list[str], env: dict, stdin: bytes, n: int) -> dict:
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        proc = subprocess.run(argv, input=stdin, env=env, capture_output=True)
+        times.append(time.perf_counter() - t0)
+        if proc.returncode:
+            raise RuntimeError(f"{argv[-1]}: {proc.stdout[:300]!r}")
+    return stats(times)
+
+
+def cheap_verbs(mode: Thin, n: int) -> dict:
+    """The calls a runtime makes that need no API and no kernel work: VERSION; DEL of a
+    sandbox with no delegate cache and no netns (containerd's second DEL)."""
+    binary = [str(mode.env.bindir / mode.binary)]
+    conf = json.dumps(mode.config()).encode()
+    base = pod_env("DEL", "natb-nothing", "", "eth0", "uid-none", "natb-nothing")
+    return {"version": timed_runs(binary, {**base, "CNI_COMMAND": "VERSION"}, conf, n),
+            "del_no_cache_no_netns": timed_runs(binary, base, conf, n),
+            "python_start": timed_runs([PY, "-IS", "-c", "pass"], base, b"", n)}
+
+
+def shim_overhead(mode: Thick, n: int) -> dict:
+    """What the shim adds to a forwarded request: the same DEL (no cache, no netns: the
+    daemon answers without API or kernel work) through the shim, and POSTed straight to
+    the socket by this process; the difference is the shim's process and its I/O."""
+    import base64
+    import socket
+
+    conf = json.dumps(mode.config()).encode()
+    env = pod_env("DEL", "natb-nothing", "", "eth0", "uid-none", "natb-nothing")
+    body = json.dumps({"env": {k: v for k, v in env.items() if k.startswith("CNI_")},
+                       "config": base64.b64encode(conf).decode()}).encode()
+    head = (f"POST /cni HTTP/1.1\r\nHost: netattach\r\nX-CNI-Stdout: 1\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    direct = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.connect(str(mode.socket_dir / "netattach.sock"))
+            sock.sendall(head + body)
+            while sock.recv(65536):
+                pass
+        direct.append(time.perf_counter() - t0)
+    via_shim = timed_runs([str(mode.env.bindir / mode.binary)], env, conf, n)
+    out = {"daemon_direct": stats(direct), "via_shim": via_shim}
+    out["shim_adds_ms"] = round(via_shim["median_ms"] - out["daemon_direct"]["median_ms"], 1)
+    return out
+
+
 def leaks(env: Env) -> dict:
     links = [ln.split(":")[1].strip().split("@")[0] for ln in
              sh("ip", "-o", "link").splitlines()]
@@ -402,7 +452,10 @@ def inner(args: argparse.Namespace) -> dict:
             entry["throughput"] = [throughput(mode, pods, args.pods, c)
                                    for c in args.concurrency]
             entry["leaks_after"] = leaks(env)
+            if isinstance(mode, Thin):  # thick too: the shim is a CNI executable as well
+                entry["cheap_verbs"] = cheap_verbs(mode, args.iterations)
             if isinstance(mode, Thick):
+                entry["shim"] = shim_overhead(mode, args.iterations)
                 entry["scale"] = scale(mode, pods, args, Floor(env))
             report["modes"][mode.name] = entry
             print(f"{mode.name}: ADD+DEL median "
@@ -561,6 +614,17 @@ def render(report: dict) -> str:
         for name, e in report["podman"].items():
             lines.append(f"| {name} | {e['run']['median_ms']} | {e['rm']['median_ms']} | "
                          f"{e['run_rm_median_ms']} | {e['cpu_ms_per_pod']} |")
+    for name, e in modes.items():
+        if "cheap_verbs" in e:
+            cv = e["cheap_verbs"]
+            lines.append(f"\n{name}: VERSION {cv['version']['median_ms']} ms, DEL with no "
+                         f"cache and no netns {cv['del_no_cache_no_netns']['median_ms']} ms "
+                         f"(python -IS start {cv['python_start']['median_ms']} ms)")
+        if "shim" in e:
+            sh_ = e["shim"]
+            lines.append(f"{name}: a forwarded DEL {sh_['via_shim']['median_ms']} ms through "
+                         f"the shim, {sh_['daemon_direct']['median_ms']} ms POSTed straight to "
+                         f"the daemon: the shim adds {sh_['shim_adds_ms']} ms")
     for name, e in modes.items():
         if "scale" in e:
             sc = e["scale"]

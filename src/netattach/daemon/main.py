@@ -140,7 +140,7 @@ def kube_cache(cfg: DaemonConfig, metrics: Metrics) -> Iterator[KubeCache | None
                  cfg.in_cluster_dir)
     else:
         client = KubeClient.from_kubeconfig(cfg.kubeconfig)
-    cache = KubeCache(client, cfg.node_name, metrics)
+    cache = KubeCache(client, cfg.node_name, metrics, spool=Path(cfg.cni_dir) / "events")
     cache.start()
     try:
         yield cache

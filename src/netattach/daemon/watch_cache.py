@@ -8,11 +8,15 @@ events) always go to the API server.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from .metrics import Metrics
@@ -37,10 +41,14 @@ class _Store(Generic[T]):
 class KubeCache:
     """Pods on `node_name` and all NADs, kept current by watches in daemon threads."""
 
-    def __init__(self, client: KubeClient, node_name: str, metrics: Metrics) -> None:
+    def __init__(self, client: KubeClient, node_name: str, metrics: Metrics,
+                 spool: Path | None = None) -> None:
         self.client = client
         self.node_name = node_name
         self.metrics = metrics
+        # events not yet posted, one file each, so a daemon killed right after an ADD
+        # returned posts them when it starts again
+        self.spool = spool
         self._lock = threading.Lock()
         self._pods: _Store[Pod] = _Store()
         self._nads: _Store[NetworkAttachmentDefinition] = _Store()
@@ -48,7 +56,7 @@ class KubeCache:
         self._threads: list[threading.Thread] = []
         # events are posted in the background, as client-go's event recorder does: the
         # runtime does not wait for them
-        self._events: queue.SimpleQueue[tuple[Pod, str, str, str] | None] = \
+        self._events: queue.SimpleQueue[tuple[Path | None, Pod, str, str, str] | None] = \
             queue.SimpleQueue()
         self._poster: threading.Thread | None = None
         self._pod_listeners: list[Callable[[Pod | None, Pod | None], None]] = []
@@ -66,6 +74,8 @@ class KubeCache:
                                  name=f"watch-{kind}", daemon=True)
             t.start()
             self._threads.append(t)
+        for path, event in spooled_events(self.spool):  # left by a daemon that was killed
+            self._events.put((path, *event))
         self._poster = threading.Thread(target=self._post_events, name="events", daemon=True)
         self._poster.start()
 
@@ -81,13 +91,18 @@ class KubeCache:
             self._poster.join(drain)
 
     def post_event(self, pod: Pod, type_: str, reason: str, message: str) -> None:
-        """Queue an event about `pod` (best effort, as every event)."""
-        self._events.put((pod, type_, reason, message))
+        """Queue an event about `pod`, spooled to disk first (best effort, as every event:
+        a spool that cannot be written only loses the restart guarantee)."""
+        self._events.put((spool_event(self.spool, pod, type_, reason, message), pod, type_,
+                          reason, message))
 
     def _post_events(self) -> None:
         while (item := self._events.get()) is not None:
-            if not self.client.record_event(*item):
+            path, *event = item
+            if not self.client.record_event(*event):
                 self.metrics.api_errors.labels(operation="record-event").inc()
+            if path is not None:  # posted or refused: not posted again after a restart
+                path.unlink(missing_ok=True)
 
     def synced(self) -> bool:
         return self._pods.synced.is_set() and self._nads.synced.is_set()
@@ -203,3 +218,52 @@ class CachedKube:
         except KubeError:
             self.cache.metrics.api_errors.labels(operation=operation).inc()
             raise
+
+
+def spool_event(spool: Path | None, pod: Pod, type_: str, reason: str, message: str
+                ) -> Path | None:
+    """Write one event to `spool` (a file per event, written atomically); its path, or None
+    when there is no spool or it cannot be written."""
+    if spool is None:
+        return None
+    from netattach.fsutil import write_atomically
+
+    path = spool / f"{time.time_ns():020d}-{os.urandom(4).hex()}.json"  # sorts oldest first
+    record = {"pod": {"namespace": pod.namespace, "name": pod.name, "uid": pod.uid,
+                      "resourceVersion": pod.resource_version},
+              "type": type_, "reason": reason, "message": message}
+    try:
+        spool.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_atomically(path, json.dumps(record).encode())
+    except OSError as e:
+        log.warning("cannot spool an event in %s (%s); it is posted, but not again if the "
+                    "daemon is killed first", spool, e.strerror or e)
+        return None
+    return path
+
+
+def spooled_events(spool: Path | None) -> list[tuple[Path, tuple[Pod, str, str, str]]]:
+    """The events a previous daemon spooled and did not post, oldest first; unreadable
+    files are removed."""
+    if spool is None or not spool.is_dir():
+        return []
+    from netattach.kube.models import Pod
+
+    out = []
+    for path in sorted(spool.glob("*.json")):
+        try:
+            record = json.loads(path.read_bytes())
+            ref = record["pod"]
+            pod = Pod(namespace=str(ref["namespace"]), name=str(ref["name"]),
+                      uid=str(ref.get("uid") or ""),
+                      resource_version=str(ref.get("resourceVersion") or ""))
+            event = (pod, str(record["type"]), str(record["reason"]), str(record["message"]))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            log.warning("dropping unreadable spooled event %s: %s", path, e)
+            path.unlink(missing_ok=True)
+            continue
+        out.append((path, event))
+    if out:
+        log.info("posting %d event(s) spooled before a restart", len(out))
+    return out
+
