@@ -309,7 +309,7 @@ def replan_for_delete(ctx: Context, request: Request) -> PodAttachments | None:
     """No cache: recompute from the pod and the API if possible, else give up quietly."""
     try:
         with ctx.kube() as kube:
-            lookup = lookup_pod(request, kube, ctx.cfg) if kube else PodLookup()
+            lookup = lookup_pod(request, kube, ctx.cfg, retry=False) if kube else PodLookup()
             if lookup.pod is None:
                 log.warning("DEL %s: failed to get the cached delegates file %s and the pod; "
                             "cannot properly delete", request.container_id,

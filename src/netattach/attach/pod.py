@@ -66,8 +66,10 @@ def check_pod_args(request: Request) -> None:
                        "the runtime must pass the pod's real namespace, name and UID") from None
 
 
-def lookup_pod(request: Request, kube: KubeAPI | None, cfg: MetaConfig) -> PodLookup:
-    """The pod of CNI_ARGS, retried briefly while the API does not know it yet."""
+def lookup_pod(request: Request, kube: KubeAPI | None, cfg: MetaConfig, *,
+               retry: bool = True) -> PodLookup:
+    """The pod of CNI_ARGS, retried briefly while the API does not know it yet (for an ADD:
+    the API can lag the kubelet; a DEL asks once, a pod it cannot find is gone)."""
     from netattach.kube.models import Pod
 
     args = request.args
@@ -82,14 +84,17 @@ def lookup_pod(request: Request, kube: KubeAPI | None, cfg: MetaConfig) -> PodLo
                                    annotations=annotations))
     from netattach.kube.errors import KubeError, NotFound
 
-    for attempt in range(POD_LOOKUP_ATTEMPTS):
+    attempts = POD_LOOKUP_ATTEMPTS if retry else 1
+    for attempt in range(attempts):
         try:
             pod = kube.get_pod(args.pod_namespace, args.pod_name)
             break
         except NotFound:
-            if attempt == POD_LOOKUP_ATTEMPTS - 1:
-                log.warning("pod %s/%s not found: it was deleted before its network was set "
-                            "up; returning an empty result", args.pod_namespace, args.pod_name)
+            if attempt == attempts - 1:
+                if retry:  # an ADD (a DEL says why it has nothing to delete itself)
+                    log.warning("pod %s/%s not found: it was deleted before its network was "
+                                "set up; returning an empty result", args.pod_namespace,
+                                args.pod_name)
                 return PodLookup.deleted()
             time.sleep(POD_LOOKUP_INTERVAL)
         except KubeError as e:

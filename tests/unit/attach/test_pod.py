@@ -62,6 +62,14 @@ def test_not_found_every_time_means_deleted():
     assert len(kube.calls) == pod_module.POD_LOOKUP_ATTEMPTS
 
 
+def test_a_del_asks_once():
+    """containerd's second DEL comes after the pod is gone: no 2.5 s of retries for it."""
+    kube = FakeKube(not_found(), POD)
+    found = lookup_pod(meta_request(None, cni_args=POD_ARGS), kube, meta_config(None),
+                       retry=False)
+    assert found == PodLookup.deleted() and kube.calls == [("team-a", "web")]
+
+
 @pytest.mark.parametrize("error", [
     Unreachable("pod team-a/web: connection refused", obj="pod team-a/web"),
     Unauthorized("pod team-a/web: forbidden", obj="pod team-a/web", status=403),
