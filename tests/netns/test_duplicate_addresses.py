@@ -168,3 +168,32 @@ def test_before_add(lab, netns_factory) -> None:
     hl = {**conf, "ipam": {"type": "host-local", "subnet": "192.0.2.0/24"}}
     assert before_add(c=hl) == []
     assert Path(cni_dir, "n" * 64).exists()
+
+
+def test_before_add_compares_with_pods_network_status_asking_only_for_the_addresses(
+        lab, netns_factory) -> None:
+    """The daemon's pods come filtered: the pre-ADD check says which addresses it wants."""
+    from netattach.doctor.sources import PodSource
+    from netattach.kube.network_status import NETWORK_STATUS_ANNOTATION
+
+    conf = mv_conf(lab["parent"])
+    new = netns_factory.make_netns("new")
+    att = sandbox("n" * 64, "new", new.path, conf, "192.0.2.95/24")
+    DelegateCache(lab["cni_dir"]).save(att)
+    asked: list[object] = []
+    status = json.dumps([{"name": "default/mv", "interface": "net1", "ips": ["192.0.2.95"]}])
+
+    def pods(mentioning):
+        asked.append(mentioning)
+        return [PodSource("default", "other", "node-1", {NETWORK_STATUS_ANNOTATION: status})]
+
+    found = run_in_netns(lab["node"].path, lambda: address_findings_before_add(
+        att, str(lab["cni_dir"]), pods=pods))
+    assert asked == [{"192.0.2.95"}]
+    assert [(f.id, f.severity) for f in found] == [("duplicate-address-pod", "error")], found
+    assert "default/other" in found[0].title
+    asked.clear()
+    none = sandbox("m" * 64, "none", new.path, {**conf, "ipam": {"type": "host-local",
+                                                                 "subnet": "192.0.2.0/24"}})
+    assert address_findings_before_add(none, str(lab["cni_dir"]), pods=pods) == []
+    assert asked == []  # no fixed address wanted: the pods are never asked for

@@ -9,7 +9,7 @@ is the vlan plugin's own EEXIST sentence, so users see one story either way.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from netattach.cni.errors import CNIError, Code
@@ -67,13 +67,14 @@ def _inputs(nads: list[NadSource]) -> Inputs | None:
 
 
 def check_before_add(att: PodAttachments, cfg: MetaConfig | None = None,
-                     pods: Sequence[Pod] = (), *, attached: bool = False) -> list[Finding]:
+                     kube: KubeAPI | None = None, *, attached: bool = False) -> list[Finding]:
     """Error and warning findings for this pod's delegates (reads the node, changes nothing).
 
-    `pods`: pods whose network-status to compare addresses with, when at hand without an
-    API call (the daemon's cache of this node's pods). `attached`: the sandbox `att.netns`
-    is already set up (`netattach explain` replays the checks on a running pod): its own
-    links hold its VLANs and are no conflict.
+    `kube`: where this node's pods come from when known without an API call (the daemon's
+    watch cache), to compare addresses with their network-status; asked only when the pod
+    wants fixed addresses, for the pods that may name them. `attached`: the sandbox
+    `att.netns` is already set up (`netattach explain` replays the checks on a running
+    pod): its own links hold its VLANs and are no conflict.
     """
     from dataclasses import replace
 
@@ -100,9 +101,14 @@ def check_before_add(att: PodAttachments, cfg: MetaConfig | None = None,
             found = [f for f in found if f.id != "vlan-conflict"] + c.check_vlan_conflict(inp)
         # a master that is down: the pod starts, but no frame leaves it (a Warning event)
         found += c.check_master_down(replace(inp, master_down_severity=WARNING))
+    def pods(mentioning: Collection[str] | None) -> list[PodSource]:
+        local = kube.local_pods(mentioning) if kube is not None else None
+        return [PodSource(p.namespace, p.name, p.node_name, p.annotations)
+                for p in local or ()]
+
     found += address_findings_before_add(
         att, cfg.cni_dir if cfg else DEFAULT_CNI_DIR, node=inp.node if inp else None,
-        pods=[PodSource(p.namespace, p.name, p.node_name, p.annotations) for p in pods])
+        pods=pods)
     return sort_findings(found)
 
 
@@ -125,8 +131,7 @@ def enforce_before_add(att: PodAttachments, cfg: MetaConfig, kube: KubeAPI | Non
     A failure of the checks themselves never blocks the ADD (it is logged as an error).
     """
     try:
-        local = kube.local_pods() if kube is not None else None
-        findings = check_before_add(att, cfg, local or ())
+        findings = check_before_add(att, cfg, kube)
     except Exception as e:  # noqa: BLE001 - the plugins still check for themselves
         log.error("pre-ADD checks of %s skipped: %s", att.pod_ref, e)
         return

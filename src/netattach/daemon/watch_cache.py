@@ -14,7 +14,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -193,8 +193,21 @@ class CachedKube:
             return [n for n in self.cache.nads() if not namespace or n.namespace == namespace]
         return self._live("list-nads", lambda: self.cache.client.list_nads(namespace))
 
-    def local_pods(self) -> list[Pod] | None:
-        return self.cache.pods() if self.cache.synced() else None
+    def local_pods(self, mentioning: Collection[str] | None = None) -> list[Pod] | None:
+        if not self.cache.synced():
+            return None
+        pods = self.cache.pods()
+        if mentioning is None:
+            return pods
+        from netattach.kube.network_status import (
+            NETWORK_STATUS_ANNOTATION,
+            address_spellings,
+            mentions_any,
+        )
+
+        spellings = address_spellings(mentioning)
+        return [p for p in pods
+                if mentions_any(p.annotations.get(NETWORK_STATUS_ANNOTATION, ""), spellings)]
 
     def set_network_status(self, namespace: str, name: str, uid: str, status_json: str) -> bool:
         return self._live("set-network-status", lambda: self.cache.client.

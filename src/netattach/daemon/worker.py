@@ -11,7 +11,7 @@ import logging
 import socket
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -82,8 +82,9 @@ class ProxyKube:
     def list_nads(self, namespace: str = "") -> list[NetworkAttachmentDefinition]:
         return self._calls.call(self._rid, "list_nads", namespace)  # type: ignore[no-any-return]
 
-    def local_pods(self) -> list[Pod] | None:
-        return self._calls.call(self._rid, "local_pods")  # type: ignore[no-any-return]
+    def local_pods(self, mentioning: Collection[str] | None = None) -> list[Pod] | None:
+        return self._calls.call(self._rid, "local_pods",  # type: ignore[no-any-return]
+                                None if mentioning is None else sorted(mentioning))
 
     def set_network_status(self, namespace: str, name: str, uid: str, status_json: str) -> bool:
         return bool(self._calls.call(self._rid, "set_network_status", namespace, name, uid,

@@ -9,7 +9,7 @@ each, parsed only when it spells a wanted IPv4 address, or always for IPv6).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import TYPE_CHECKING
 
 from .delegates import DEFAULT_CNI_DIR, CachedPod, from_attachments, read_delegate_caches
@@ -22,15 +22,20 @@ if TYPE_CHECKING:
     from netattach.attach.delegate_cache import PodAttachments
 
 
+# the pods whose network-status to compare with, asked only when the sandbox wants fixed
+# addresses; given the IPv4 addresses wanted (None: any, IPv6 has many spellings)
+PodsMentioning = Callable[[Collection[str] | None], Iterable[PodSource]]
+
+
 def address_findings_before_add(att: PodAttachments, cni_dir: str = DEFAULT_CNI_DIR, *,
                                 node: NodeSnapshot | None = None,
-                                pods: Iterable[PodSource] = ()) -> list[Finding]:
+                                pods: PodsMentioning | None = None) -> list[Finding]:
     """`duplicate-address-node` and `duplicate-address-pod` findings for the sandbox `att`
     about to be added.
 
     `node`: a snapshot preflight already took (its links are reused; address holders are
-    added). `pods`: pods whose network-status to compare with (e.g. the daemon's watch
-    cache of this node's pods), if at hand.
+    added). `pods`: the pods whose network-status to compare with (e.g. from the daemon's
+    watch cache of this node's pods), if at hand.
     """
     from .addresses import (
         address_requests,
@@ -52,7 +57,8 @@ def address_findings_before_add(att: PodAttachments, cni_dir: str = DEFAULT_CNI_
     # IPv4 has one spelling (3.11's ipaddress refuses leading zeros), so only the caches
     # that spell a wanted address can claim it; IPv6 has many: read them all
     mentioning = None if any(ip.version == 6 for ip in wanted) else {str(ip) for ip in wanted}
-    inp = Inputs(node=with_address_holders(node, wanted), pods=tuple(pods), adding=adding,
+    inp = Inputs(node=with_address_holders(node, wanted),
+                 pods=tuple(pods(mentioning)) if pods is not None else (), adding=adding,
                  cached=read_delegate_caches(cni_dir, exclude=adding.container_id,
                                              mentioning=mentioning))
     return sort_findings(check_duplicate_address_node(inp) + check_duplicate_address_pod(inp))

@@ -8,7 +8,7 @@ Importing this module is cheap (no lightkube, no httpx).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Protocol
 
 from .models import NetworkAttachmentDefinition, Pod
@@ -31,8 +31,9 @@ class KubeAPI(Protocol):
 
     def record_event(self, pod: Pod, type_: str, reason: str, message: str) -> bool: ...
 
-    def local_pods(self) -> list[Pod] | None:
-        """This node's pods when known without an API call (a watch cache), else None."""
+    def local_pods(self, mentioning: Collection[str] | None = None) -> list[Pod] | None:
+        """This node's pods when known without an API call (a watch cache), else None;
+        with `mentioning` (IPv4 addresses), only those whose network-status may name one."""
         ...
 
     def close(self) -> None: ...

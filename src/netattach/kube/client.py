@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -516,7 +516,7 @@ class KubeClient:
             _RawPod, namespace=namespace or ALL_NS, fields=fields)))
         return [p for o in listing if (p := _usable(Pod.from_api, dict(o), op)) is not None]
 
-    def local_pods(self) -> list[Pod] | None:
+    def local_pods(self, mentioning: Collection[str] | None = None) -> list[Pod] | None:
         """None: a live client knows no pods without asking the API server."""
         return None
 

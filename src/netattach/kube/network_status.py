@@ -21,6 +21,16 @@ from .annotations import AnnotationError
 
 NETWORK_STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
 
+
+def address_spellings(addresses: Iterable[str]) -> tuple[str, ...]:
+    """How JSON text can name each IPv4 address: as a string, or one up to a "/" (an
+    address with its prefix). A text without any of them cannot name the address."""
+    return tuple(n for a in addresses for n in (f'"{a}"', f'"{a}/'))
+
+
+def mentions_any(text: str, spellings: Iterable[str]) -> bool:
+    return any(s in text for s in spellings)
+
 # Go struct field order of DeviceInfo and its nested structs (unknown keys are dropped
 # on marshal, as Go does when it round-trips through the struct).
 _DEVICE_INFO_KEYS: dict[str, tuple[str, ...] | None] = {
