@@ -63,6 +63,10 @@ KNOWN: dict[str, Callable[[Call], bool]] = {
     "meta-state-path-is-a-file": lambda c: (_unexpected(c, "FileExistsError")
                                             or _unexpected(c, "NotADirectoryError"))
     and _conf_key(c, "type") in ("netattach", "netattach-shim"),
+    # attach/meta.py: KubeClient.from_kubeconfig's KubeError (a missing or broken
+    # kubeconfig) is not turned into a CNI error
+    "meta-kubeconfig-error": lambda c: _unexpected(c, "KubeError")
+    and "kubeconfig" in str(_error(c).get("msg", "")),
 }
 NOT_IPAM = {"bridge", "host-device", "ipvlan", "macvlan", "tuning", "vlan", "netattach"}
 
