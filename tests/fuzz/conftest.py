@@ -39,6 +39,15 @@ def fuzz_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def meta_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The thin meta plugin executable (`netattach`), alone in its directory."""
+    d = tmp_path_factory.mktemp("fuzz-meta-bin")
+    subprocess.run([sys.executable, "-m", "netattach", "install-bin", str(d), "--type",
+                    "netattach"], check=True, capture_output=True)
+    return d / "netattach"
+
+
+@pytest.fixture(scope="session")
 def shim_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from netattach.node.binaries import install_shim
 

@@ -13,6 +13,7 @@ but inside a mount namespace of its own where `root/run` is bound over /run (wit
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -20,6 +21,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -225,6 +227,7 @@ class Call:
     rc: int
     stdout: str
     stderr: str
+    seconds: float = 0.0
 
     @property
     def command(self) -> str:
@@ -238,8 +241,8 @@ class Call:
         env = {k.decode(errors="backslashreplace"): v.decode(errors="backslashreplace")[:200]
                for k, v in self.env.items() if k != b"PATH"}
         return (f"\n  argv: {self.argv[-1]}\n  env: {env}\n  stdin: {self.stdin[:600]!r}"
-                f"\n  rc: {self.rc}\n  stdout: {self.stdout[:1500]}\n  stderr: "
-                f"{self.stderr[-1500:]}")
+                f"\n  rc: {self.rc} after {self.seconds:.1f} s\n  stdout: {self.stdout[:1500]}"
+                f"\n  stderr: {self.stderr[-1500:]}")
 
 
 def run_contained(lab: Lab, executable: Path, env: Mapping[bytes, bytes], stdin: bytes,
@@ -253,13 +256,15 @@ def run_contained(lab: Lab, executable: Path, env: Mapping[bytes, bytes], stdin:
         else [str(executable)]
     full_env = {b"PATH": os.environb.get(b"PATH", b"/usr/sbin:/usr/bin:/sbin:/bin"),
                 **dict(env)}
+    started = time.monotonic()
     proc = subprocess.run(argv, input=stdin, env=full_env, capture_output=True,
                           timeout=timeout, cwd=lab.root)
     stderr = proc.stderr.decode(errors="backslashreplace")
     if "fuzz sandbox:" in stderr:
         raise RuntimeError(stderr)
     return Call(argv, dict(env), stdin, proc.returncode,
-                proc.stdout.decode(errors="backslashreplace"), stderr)
+                proc.stdout.decode(errors="backslashreplace"), stderr,
+                time.monotonic() - started)
 
 
 # -- the checks -------------------------------------------------------------------------------
@@ -336,6 +341,15 @@ def leftover_files(root: Path) -> list[str]:
             if (here / name).is_symlink():
                 out.append(str((here / name).relative_to(root)))
     return sorted(out)
+
+
+def wipe_files(root: Path) -> None:
+    """Remove every file under `root` (directories stay): the state a module-wide daemon or
+    node kept from one example must not show up as the next example's leftover."""
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(dirpath, name))
 
 
 def changed_links(before: Mapping[str, Mapping[str, LinkState]],

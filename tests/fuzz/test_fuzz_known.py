@@ -192,3 +192,21 @@ def test_a_cni_dir_that_is_a_file_is_a_cni_error(shim_bin: Path, thick_node: Thi
         links = link_states(lab.pod)
         lab.destroy()
     assert sorted(links) == ["lo"], links
+
+
+def test_a_missing_kubeconfig_is_a_config_error(meta_bin: Path, fuzz_bin: Path,
+                                                make_lab: Callable[..., Lab]) -> None:
+    lab = make_lab()
+    try:
+        stdin = json.dumps({"cniVersion": "1.0.0", "name": "fzmeta", "type": "netattach",
+                            "kubeconfig": str(lab.root / "none"),
+                            "clusterNetwork": str(lab.root / "none.conflist"),
+                            "cniDir": str(lab.root / "cni"), "binDir": str(fuzz_bin)}).encode()
+        call = run_contained(lab, meta_bin, env(lab, CNI_IFNAME=b"eth0", CNI_ARGS=(
+            b"K8S_POD_NAMESPACE=default;K8S_POD_NAME=p;IgnoreUnknown=1")), stdin)
+    finally:
+        lab.destroy()
+    assert known_bug(call) is None, call.describe()
+    check_answer(call)
+    assert call.rc == 1 and call.answer["code"] == 7, call.describe()
+    assert "kubeconfig" in call.answer["msg"], call.describe()

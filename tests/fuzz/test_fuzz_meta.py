@@ -13,8 +13,6 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +35,7 @@ from tests.fuzz.harness import (
     record,
     run_contained,
     scale,
+    wipe_files,
 )
 from tests.fuzz.known import known_bug
 from tests.fuzz.strategies import (
@@ -71,6 +70,7 @@ class MetaNode:
     root: Path
     api: FakeKubeAPI
     bindir: Path
+    meta_bin: Path
     links: dict[str, Any]
     counter: Iterator[int]
 
@@ -79,15 +79,13 @@ class MetaNode:
 
 
 @pytest.fixture(scope="module")
-def meta_node(netns_prefix: str, fuzz_bin: Path, tmp_path_factory: pytest.TempPathFactory
-              ) -> Iterator[MetaNode]:
+def meta_node(netns_prefix: str, fuzz_bin: Path, meta_bin: Path,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[MetaNode]:
     from netattach.linux import run_in_netns
 
     root = tmp_path_factory.mktemp("fuzz-meta")
-    for d in ("run/netns", "var-lib", "hl", "cni", "tun", "conf", "bin"):
+    for d in ("run/netns", "var-lib", "hl", "cni", "tun", "conf"):
         (root / d).mkdir(parents=True)
-    subprocess.run([sys.executable, "-m", "netattach", "install-bin", str(root / "bin"),
-                    "--type", "netattach"], check=True, capture_output=True)
     netns, peer = f"{netns_prefix}fzmn", f"{netns_prefix}fzmp"
     api = None
     try:
@@ -109,7 +107,8 @@ def meta_node(netns_prefix: str, fuzz_bin: Path, tmp_path_factory: pytest.TempPa
                 "type": "macvlan", "master": "up0", "mode": "bridge",
                 "ipam": {"type": "host-local", "dataDir": str(root / "hl"),
                          "ranges": [[{"subnet": "198.51.100.0/24"}]]}}]}))
-        yield MetaNode(netns, root, api, fuzz_bin, link_states(netns), itertools.count())
+        yield MetaNode(netns, root, api, fuzz_bin, meta_bin, link_states(netns),
+                       itertools.count())
     finally:
         if api is not None:
             api.stop()
@@ -227,7 +226,7 @@ def test_meta_plugin_executable(meta_node: MetaNode, make_lab: Callable[..., Lab
                     body = json.dumps({**json.loads(stdin), "prevResult": added}).encode()
                 except (ValueError, RecursionError, TypeError):
                     body = stdin
-            call = run_contained(lab, node.root / "bin" / "netattach", env, body,
+            call = run_contained(lab, node.meta_bin, env, body,
                                  timeout=120, node=node.netns)
             calls.append(call)
             record(call)
@@ -257,6 +256,8 @@ def test_meta_plugin_executable(meta_node: MetaNode, make_lab: Callable[..., Lab
     finally:
         lab.destroy()
         api.delete(PODS, "default", pod["metadata"]["name"])
+        for d in node.state_dirs():  # each example starts from a clean node
+            wipe_files(d)
 
 
 def _resolve_text(node: MetaNode, text: str) -> str:

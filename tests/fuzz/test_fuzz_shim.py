@@ -30,6 +30,7 @@ from tests.fuzz.harness import (
     record,
     run_contained,
     scale,
+    wipe_files,
 )
 from tests.fuzz.known import known_bug
 from tests.fuzz.strategies import (
@@ -48,27 +49,32 @@ pytestmark = pytest.mark.root
 FUZZ = settings(deadline=60_000, derandomize=False, print_blob=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
-timeouts = value(0, 0.2, "0.1", -1, 1e400, float("inf"), "nan", True, [], 1e300)
-shim_keys = {
-    "daemonRequestTimeout": mostly(st.just(60), timeouts | st.just(0), 8),
-    "delOnDaemonDown": value("error", "ignore", "Ignore", 1),
-}
+# valid values stay short: the shim waits that long when nobody listens (no json_values
+# here, whose floats would be waits of minutes)
+timeouts = mostly(st.just(0), st.sampled_from(
+    [0.2, "0.1", -1, 1e400, float("inf"), "nan", True, [], {}, 1e300, 86401, "x", None]), 8)
+shim_keys = {"delOnDaemonDown": value("error", "ignore", "Ignore", 1)}
 
 
-def shim_config(socket_dir: st.SearchStrategy[Any], meta: dict[str, Any]
+def shim_config(socket_dir: st.SearchStrategy[Any], meta: dict[str, Any],
+                request_timeout: st.SearchStrategy[Any] | None = None
                 ) -> st.SearchStrategy[dict[str, Any]]:
     """A shim config; daemonConnectTimeout is mostly 0 (its default, 3 s, is slow)."""
+    if request_timeout is None:
+        request_timeout = mostly(st.just(20), timeouts | st.just(0), 8)
     conf = fields({"cniVersion": value("1.0.0", "1.1.0", "0.4.0", "9.9.9"),
                    "name": value("fzshim", "bad name", "a" * 200),
-                   "type": value("netattach-shim"), "daemonSocketDir": socket_dir, **meta},
-                  shim_keys)
+                   "type": value("netattach-shim"), "daemonSocketDir": socket_dir,
+                   "daemonRequestTimeout": request_timeout, **meta}, shim_keys)
     return st.tuples(conf, timeouts).map(lambda t: {**t[0], "daemonConnectTimeout": t[1]})
 
 
 def shim_stdin(conf: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[bytes]:
+    """Mostly a config; rarely garbage (the shim then retries the default socket for the
+    default 3 s, as it should, which is slow)."""
     from tests.fuzz.strategies import ODD_STDIN
 
-    return mostly(conf.map(lambda c: json.dumps(c).encode()), ODD_STDIN, 9)
+    return mostly(conf.map(lambda c: json.dumps(c).encode()), ODD_STDIN, 9.6)
 
 
 def shim_env() -> st.SearchStrategy[tuple[tuple[bytes, bytes], ...]]:
@@ -136,6 +142,10 @@ def test_shim_without_daemon(shim_bin: Path, make_lab: Callable[..., Lab], c: Ca
 
 
 # -- with a daemon (thick_node: tests/fuzz/conftest.py) ------------------------------
+# With the daemon, a valid daemonRequestTimeout is always 20 s: with a shorter one the shim
+# may give up on an ADD the daemon then finishes after the runtime's DEL (a race of thick
+# mode reported apart, not what this test is after); invalid values are still fuzzed.
+BAD_TIMEOUTS = st.sampled_from([-1, 1e400, float("inf"), "nan", True, [], 1e300, 0, "x"])
 WITH_DAEMON = st.builds(Case, VERB_SEQUENCES, shim_env(), shim_stdin(shim_config(
     st.just("@DROOT@/sock"), {
         "clusterNetwork": value("@DROOT@/conf/10-cluster.conflist", "@DROOT@/conf",
@@ -143,7 +153,7 @@ WITH_DAEMON = st.builds(Case, VERB_SEQUENCES, shim_env(), shim_stdin(shim_config
         "cniDir": value("@DROOT@/cni", "@DROOT@/cni/sub", 5),
         "binDir": value("/nonexistent-bin"),
         "confDir": value("@DROOT@/conf"),
-    })))
+    }, mostly(st.just(20), BAD_TIMEOUTS, 9.5))))
 
 
 @seed(SEED)
@@ -158,6 +168,10 @@ def test_shim_with_daemon(shim_bin: Path, thick_node: ThickNode,
     try:
         pod_before = link_states(lab.pod)
         calls = run_shim_case(lab, shim_bin, c, thick_node.root)
+        for call in calls:
+            if call.rc == 1 and "did not answer in time" in call.stdout and call.seconds > 15:
+                raise Violation(f"the daemon did not answer:{call.describe()}\n  daemon log: "
+                                f"{daemon.logs()[-3000:]}")
         added = any(call.command == "ADD" and call.rc == 0 for call in calls)
         last = calls[-1]
         if added and last.command == "DEL" and last.rc != 0 and known_bug(last) is None:
@@ -178,3 +192,5 @@ def test_shim_with_daemon(shim_bin: Path, thick_node: ThickNode,
             raise Violation(f"files left behind: {files}{where}")
     finally:
         lab.destroy()
+        for d in thick_node.state_dirs():  # each example starts from a clean node
+            wipe_files(d)

@@ -219,3 +219,22 @@ def test_lo_and_gone_netns_leave_no_backup_after_del(netns_factory, tmp_path, bi
                                 host=node, netns=netns, ifname="lo", container_id="c2")
         assert (rc, out) == (0, None), gone
         assert list(data.iterdir()) == [], gone
+
+
+def test_a_repeated_add_keeps_the_original_values_for_del(netns_factory, tmp_path,
+                                                          bindir) -> None:
+    """Found by tests/fuzz: ADD, ADD, DEL left txqueuelen at the tuned value, because the
+    second ADD saved the first ADD's values as the backup."""
+    node, pod, prev = _pod_with_veth(netns_factory)
+    before = _facts(pod)
+    first = _tuning_conf(tmp_path, prev, txQLen=100)
+    second = _tuning_conf(tmp_path, prev, txQLen=200, mtu=1300)
+    for conf in (first, second):
+        rc, out = h.exec_plugin(bindir / "tuning", "ADD", conf, host=node, netns=pod.path)
+        assert rc == 0, out
+    assert (_facts(pod)["txqlen"], _facts(pod)["mtu"]) == (200, 1300)
+    rc, out = h.exec_plugin(bindir / "tuning", "DEL", second, host=node, netns=pod.path)
+    assert (rc, out) == (0, None)
+    after = _facts(pod)
+    assert (after["txqlen"], after["mtu"]) == (before["txqlen"], before["mtu"])
+    assert list(tmp_path.iterdir()) == []

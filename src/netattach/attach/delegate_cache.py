@@ -20,7 +20,7 @@ from typing import Any
 
 from netattach.cni.config import NetConfList
 from netattach.cni.errors import CNIError, Code
-from netattach.fsutil import write_atomically
+from netattach.fsutil import remove_stale_temp_files, write_atomically
 
 KIND = "netattachDelegatesV1"
 FORMAT = 2
@@ -159,6 +159,7 @@ class DelegateCache:
         """Remove the entry; none there (or none that could be: a name too long, cniDir
         not a directory) is not an error."""
         target = self.path(container_id)
+        remove_stale_temp_files(self.root, target=container_id)  # of a killed save()
         try:
             target.unlink()
         except OSError as e:

@@ -74,8 +74,16 @@ class Context:
             api = self.kube_factory(self.cfg)
         else:
             from netattach.kube.client import KubeClient
+            from netattach.kube.errors import KubeError, Unreachable
 
-            api = KubeClient.from_kubeconfig(self.cfg.kubeconfig)
+            try:
+                api = KubeClient.from_kubeconfig(self.cfg.kubeconfig)
+            except Unreachable as e:
+                raise TryAgainLater(e.message, e.hint or "the runtime will retry") from None
+            except KubeError as e:
+                raise CNIError(Code.INVALID_NETWORK_CONFIG, f"cannot use the kubeconfig "
+                               f"{self.cfg.kubeconfig}: {e.message}", e.hint or "fix "
+                               '"kubeconfig" in the netattach CNI config') from None
         try:
             yield api
         finally:

@@ -82,7 +82,7 @@ def lookup_pod(request: Request, kube: KubeAPI | None, cfg: MetaConfig, *,
             return PodLookup()
         return PodLookup.found(Pod(args.pod_namespace, args.pod_name, args.pod_uid,
                                    annotations=annotations))
-    from netattach.kube.errors import KubeError, NotFound
+    from netattach.kube.errors import KubeError, MalformedObject, NotFound
 
     attempts = POD_LOOKUP_ATTEMPTS if retry else 1
     for attempt in range(attempts):
@@ -97,6 +97,9 @@ def lookup_pod(request: Request, kube: KubeAPI | None, cfg: MetaConfig, *,
                                 args.pod_name)
                 return PodLookup.deleted()
             time.sleep(POD_LOOKUP_INTERVAL)
+        except MalformedObject as e:  # retrying cannot help: the object itself is broken
+            raise CNIError(Code.INTERNAL, f"[{args.pod_namespace}/{args.pod_name}]: {e.message}",
+                           e.hint) from None
         except KubeError as e:
             raise TryAgainLater(f"[{args.pod_namespace}/{args.pod_name}]: cannot read the pod: "
                                 f"{e}", "the Kubernetes API is unreachable or refused; the "

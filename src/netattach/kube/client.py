@@ -46,7 +46,7 @@ from lightkube.types import PatchType
 
 from .errors import Conflict, KubeError, MalformedObject, NotFound, Unauthorized, Unreachable
 from .models import NetworkAttachmentDefinition, Pod
-from .names import check_name, check_namespace, check_uid
+from .names import InvalidName, NoSuchName, check_name, check_namespace, check_uid
 from .network_status import NETWORK_STATUS_ANNOTATION
 
 log = logging.getLogger(__name__)
@@ -396,9 +396,14 @@ class KubeClient:
 
     def get_nad(self, namespace: str, name: str) -> NetworkAttachmentDefinition:
         """The NetworkAttachmentDefinition. NotFound's message says how to fix the reference;
-        InvalidName (before any request) for a name Kubernetes would refuse."""
-        check_namespace(namespace)
-        check_name(name, "NetworkAttachmentDefinition")
+        for a name Kubernetes would refuse, NoSuchName (a NotFound and an InvalidName) before
+        any request."""
+        try:
+            check_namespace(namespace, "the NetworkAttachmentDefinition's namespace")
+            check_name(name, "NetworkAttachmentDefinition")
+        except InvalidName as exc:  # a NAD by that name cannot exist: not found, as the API
+            raise NoSuchName(exc.message, obj=f"NetworkAttachmentDefinition {namespace}/"
+                             f"{name}", hint=exc.hint) from None  # server would say
         op = _Op(f"NetworkAttachmentDefinition {namespace}/{name}", "get", NAD_PLURAL, NAD_GROUP)
         try:
             obj = self._lk.get(_NAD, name, namespace=namespace)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import KubeError
+from .errors import KubeError, NotFound
 
 _LABEL = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
 DNS1123_LABEL = re.compile(_LABEL, re.ASCII)
@@ -41,6 +41,11 @@ _UID_RULE = (f"a pod UID is a UUID such as 0c1e0f6a-5b2d-4c3e-9f10-2a3b4c5d6e7f 
 
 class InvalidName(KubeError, ValueError):
     """A name or UID Kubernetes would refuse; raised before any request is made."""
+
+
+class NoSuchName(InvalidName, NotFound):
+    """A lookup by a name no object can have: NotFound too, as the API server would answer
+    for a plain invalid name (so "NAD not found" handling applies), and nothing was asked."""
 
 
 def _shown(value: object) -> str:
@@ -85,4 +90,5 @@ def validate_pod_args(namespace: str = "", name: str = "", uid: str = "") -> Non
         check_uid(uid, "CNI_ARGS K8S_POD_UID")
 
 
-__all__ = ["InvalidName", "check_name", "check_namespace", "check_uid", "validate_pod_args"]
+__all__ = ["InvalidName", "NoSuchName", "check_name", "check_namespace", "check_uid",
+           "validate_pod_args"]

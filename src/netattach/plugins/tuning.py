@@ -9,6 +9,8 @@ Differences from the reference, on purpose:
 - CHECK substitutes IFNAME like ADD does (the reference forgets to).
 - A failed ADD restores the link attributes it changed from the backup and removes it.
 - A MAC is never set on a link without one of its own (lo): DEL could not restore it.
+- A repeated ADD keeps the first ADD's backup (the reference overwrites it with the values
+  the first ADD set, so DEL "restores" those).
 - DEL removes the backup file whatever happens: also when the link or netns is gone, or a
   value cannot be restored (the reference leaves it behind).
 """
@@ -191,17 +193,20 @@ def create_backup(nl: NetlinkSession, ifname: str, path: Path, conf: TuningConf)
     except LinuxNetError as e:
         raise plugin_error(f'failed to get "{ifname}": {e}',
                            "the previous plugin's interface is missing") from None
-    saved: dict[str, Any] = {}
+    current: dict[str, Any] = {}
     if conf.mac:
-        saved["mac"] = link.mac
+        current["mac"] = link.mac
     if conf.promisc:
-        saved["promisc"] = link.promisc
+        current["promisc"] = link.promisc
     if conf.mtu:
-        saved["mtu"] = link.mtu
+        current["mtu"] = link.mtu
     if conf.allmulti is not None:
-        saved["allmulti"] = link.allmulti
+        current["allmulti"] = link.allmulti
     if conf.txqlen is not None:
-        saved["txqlen"] = link.txqlen
+        current["txqlen"] = link.txqlen
+    # A repeated ADD must not save the values the first one set as "original": what an
+    # existing backup holds stays, only keys it lacks are added.
+    saved = {**current, **_read_backup(path)}
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_atomically(path, json.dumps(saved, indent=1).encode(), mode=0o600)
@@ -222,6 +227,14 @@ def refuse_unrestorable_mac(nl: NetlinkSession, ifname: str) -> None:
                            f"({ZERO_MAC}), which DEL could never put back",
                            f'drop "mac" for {ifname}: set MACs only on Ethernet-like '
                            "interfaces")
+
+
+def _read_backup(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def restore_backup(nl: NetlinkSession, ifname: str, path: Path) -> list[str]:

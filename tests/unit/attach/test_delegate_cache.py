@@ -203,3 +203,18 @@ def test_mentioning_parses_only_entries_that_spell_an_address(cache):
     assert found() == ["legacy"]
     assert sorted(a.container_id for a in cache.all()) == ["legacy", "other", "requested",
                                                             "static"]
+
+
+def test_remove_takes_the_temp_file_of_a_killed_save_along(cache):
+    import os
+    import time
+
+    cache.save(attachments("cid-1"))
+    leftover = cache.root / ".cid-1.abcd1234"  # what write_atomically leaves when killed
+    other = cache.root / ".cid-2.abcd1234"
+    for p in (leftover, other):
+        p.write_text("{")
+        old = time.time() - 3600
+        os.utime(p, (old, old))
+    cache.remove("cid-1")
+    assert sorted(p.name for p in cache.root.iterdir()) == [".cid-2.abcd1234"]

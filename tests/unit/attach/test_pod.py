@@ -70,6 +70,17 @@ def test_a_del_asks_once():
     assert found == PodLookup.deleted() and kube.calls == [("team-a", "web")]
 
 
+def test_a_malformed_pod_is_a_plugin_error_not_try_again_later():
+    from netattach.kube.errors import MalformedObject
+
+    kube = FakeKube(MalformedObject("pod team-a/web: metadata.annotations must map strings "
+                                    "to strings", obj="pod team-a/web", hint="fix it"))
+    with pytest.raises(CNIError) as e:
+        lookup(kube)
+    assert e.value.code == Code.INTERNAL and "metadata.annotations" in e.value.msg
+    assert e.value.details == "fix it" and len(kube.calls) == 1
+
+
 @pytest.mark.parametrize("error", [
     Unreachable("pod team-a/web: connection refused", obj="pod team-a/web"),
     Unauthorized("pod team-a/web: forbidden", obj="pod team-a/web", status=403),

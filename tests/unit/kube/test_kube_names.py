@@ -101,6 +101,12 @@ def test_client_never_sends_a_bad_name(kube_api: KubeAPIHandle, client: KubeClie
             or "pod UID" in str(err.value)
     assert kube_api.requests()[before:] == []
     assert client.get_pod("default", "p").name == "p"  # good names still work
+    from netattach.kube import NotFound
+
+    with pytest.raises(NotFound) as err:  # a NAD no name can have is not found (code 7 in
+        client.get_nad("default", ":")   # the meta plugin), and was never asked for
+    assert isinstance(err.value, InvalidName) and "invalid NetworkAttachmentDefinition name"\
+        in str(err.value)
 
 
 def test_malformed_api_objects_are_named_errors(kube_api: KubeAPIHandle,
