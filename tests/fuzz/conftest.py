@@ -20,7 +20,17 @@ from typing import Any
 
 import pytest
 from tests.daemon_support import DaemonProcess
-from tests.fuzz.harness import CONTAIN, IP, PLUGINS, SEED, Lab, ThickNode, ip, link_states
+from tests.fuzz.harness import (
+    CONTAIN,
+    IP,
+    PLUGINS,
+    SEED,
+    Lab,
+    ThickNode,
+    ip,
+    link_states,
+    node_with_uplink,
+)
 from tests.netns.conftest import netns_prefix  # noqa: F401 - the run's unique prefix
 
 
@@ -88,11 +98,7 @@ def thick_node(netns_prefix: str, tmp_path_factory: pytest.TempPathFactory  # no
         (root / d).mkdir(parents=True)
     netns, peer = f"{netns_prefix}fzdn", f"{netns_prefix}fzdp"
     try:
-        ip("netns", "add", netns)
-        ip("netns", "add", peer)
-        ip("-n", netns, "-batch", "-", stdin=f"link set lo up\nlink add up0 type veth peer "
-           f"name dn0 netns {peer}\nlink set up0 up\n")
-        ip("-n", peer, "link", "set", "dn0", "up")
+        node_with_uplink(netns, peer)
         (root / "conf" / "10-cluster.conflist").write_text(json.dumps({
             "cniVersion": "1.0.0", "name": "fzcluster", "plugins": [{
                 "type": "macvlan", "master": "up0", "mode": "bridge",

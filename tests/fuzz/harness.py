@@ -81,6 +81,15 @@ def ip(*args: str, stdin: str | None = None, check: bool = True) -> str:
     return proc.stdout
 
 
+def node_with_uplink(netns: str, peer: str) -> None:
+    """Namespaces `netns` (a node: lo up, veth "up0") and `peer` (its other end "dn0")."""
+    ip("netns", "add", netns)
+    ip("netns", "add", peer)
+    ip("-n", netns, "-batch", "-", stdin=f"link set lo up\nlink add up0 type veth peer "
+       f"name dn0 netns {peer}\nlink set up0 up\n")
+    ip("-n", peer, "link", "set", "dn0", "up")
+
+
 def ip_json(netns: str, *args: str) -> list[dict[str, Any]]:
     out = ip("-n", netns, "-j", *args)
     return json.loads(out) if out.strip() else []

@@ -151,47 +151,41 @@ def _meta_stdin(thick_node: ThickNode, **conf: str) -> bytes:
                        **conf}).encode()
 
 
-def test_an_overlong_container_id_is_a_cni_error_and_leaves_nothing(
-        shim_bin: Path, thick_node: ThickNode, make_lab: Callable[..., Lab]) -> None:
-    """A container ID longer than a file name can be: ADD fails naming the delegate cache
-    file, and DEL (which the runtime sends after a failed ADD) succeeds."""
-    lab = make_lab()
+def _add_then_del(lab: Lab, shim_bin: Path, stdin: bytes, **extra: bytes) -> list:
+    """ADD then the runtime's DEL through the shim; both CNI answers; nothing left in the
+    pod's namespace."""
     try:
         calls = [run_contained(lab, shim_bin, env(lab, CNI_COMMAND=verb, CNI_IFNAME=b"eth0",
-                                                  CNI_CONTAINERID=b"c" * 300),
-                               _meta_stdin(thick_node), in_node=False)
+                                                  **extra), stdin, in_node=False)
                  for verb in (b"ADD", b"DEL")]
         for call in calls:
             check_answer(call)
-        assert calls[0].rc == 1 and "File name too long" in calls[0].answer["msg"], \
-            calls[0].describe()
-        assert "unexpected" not in calls[0].answer.get("details", "")
         assert calls[1].rc == 0, calls[1].describe()
     finally:
         links = link_states(lab.pod)
         lab.destroy()
     assert sorted(links) == ["lo"], links
+    return calls
+
+
+def test_an_overlong_container_id_is_a_cni_error_and_leaves_nothing(
+        shim_bin: Path, thick_node: ThickNode, make_lab: Callable[..., Lab]) -> None:
+    """A container ID longer than a file name can be: ADD fails naming the delegate cache
+    file, and DEL (which the runtime sends after a failed ADD) succeeds."""
+    add, _ = _add_then_del(make_lab(), shim_bin, _meta_stdin(thick_node),
+                           CNI_CONTAINERID=b"c" * 300)
+    assert add.rc == 1 and "File name too long" in add.answer["msg"], add.describe()
+    assert "unexpected" not in add.answer.get("details", "")
 
 
 def test_a_cni_dir_that_is_a_file_is_a_cni_error(shim_bin: Path, thick_node: ThickNode,
                                                  make_lab: Callable[..., Lab],
                                                  tmp_path: Path) -> None:
-    lab = make_lab()
     not_a_dir = tmp_path / "cni-file"
     not_a_dir.write_text("")
-    try:
-        calls = [run_contained(lab, shim_bin, env(lab, CNI_COMMAND=verb, CNI_IFNAME=b"eth0"),
-                               _meta_stdin(thick_node, cniDir=str(not_a_dir)), in_node=False)
-                 for verb in (b"ADD", b"DEL")]
-        for call in calls:
-            check_answer(call)
-        assert calls[0].rc == 1 and calls[0].answer["code"] == 5, calls[0].describe()
-        assert str(not_a_dir) in calls[0].answer["msg"]
-        assert calls[1].rc == 0, calls[1].describe()
-    finally:
-        links = link_states(lab.pod)
-        lab.destroy()
-    assert sorted(links) == ["lo"], links
+    add, _ = _add_then_del(make_lab(), shim_bin, _meta_stdin(thick_node, cniDir=str(not_a_dir)))
+    assert add.rc == 1 and add.answer["code"] == 5, add.describe()
+    assert str(not_a_dir) in add.answer["msg"]
 
 
 def test_a_missing_kubeconfig_is_a_config_error(meta_bin: Path, fuzz_bin: Path,

@@ -32,6 +32,7 @@ from tests.fuzz.harness import (
     ip,
     leftover_files,
     link_states,
+    node_with_uplink,
     record,
     run_contained,
     scale,
@@ -89,11 +90,7 @@ def meta_node(netns_prefix: str, fuzz_bin: Path, meta_bin: Path,
     netns, peer = f"{netns_prefix}fzmn", f"{netns_prefix}fzmp"
     api = None
     try:
-        ip("netns", "add", netns)
-        ip("netns", "add", peer)
-        ip("-n", netns, "-batch", "-", stdin=f"link set lo up\nlink add up0 type veth peer "
-           f"name dn0 netns {peer}\nlink set up0 up\n")
-        ip("-n", peer, "link", "set", "dn0", "up")
+        node_with_uplink(netns, peer)
         api = run_in_netns(f"/run/netns/{netns}", lambda: FakeKubeAPI(tokens=[TOKEN]).start())
         (root / "token").write_text(TOKEN)
         (root / "kubeconfig").write_text(yaml.safe_dump({

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from .findings import ERROR, WARNING, Finding, has_errors
@@ -38,6 +39,24 @@ def checked_summary(inp: Inputs) -> str:
     return "checked " + "; ".join(parts)
 
 
+def finding_block(severity: str, headline: str, notes: Sequence[str],
+                  evidence: Sequence[str], fix: Sequence[str], *, colour: bool = False,
+                  width: int = 100) -> list[str]:
+    """A finding as text (doctor's and explain's): severity and headline, `notes` as they
+    are, then evidence and fix wrapped and indented, then a blank line."""
+    wrap = textwrap.TextWrapper(width=width, initial_indent="      ",
+                                subsequent_indent="        ")
+    sev = severity.upper().ljust(7)
+    if colour:
+        sev = f"{_COLOURS.get(severity, '')}{sev}{_RESET}"
+    lines = [f"{sev} {headline}", *notes]
+    for title, items in (("evidence", evidence), ("fix", fix)):
+        if items:
+            lines.append(f"    {title}:")
+            lines += [wrap.fill(x) for x in items]
+    return [*lines, ""]
+
+
 def render_text(findings: list[Finding], *, colour: bool = False, width: int = 100,
                 checked: str = "") -> str:
     """One block per finding: severity, id, title, then evidence and fix, indented; then
@@ -46,22 +65,10 @@ def render_text(findings: list[Finding], *, colour: bool = False, width: int = 1
     if not findings:
         return f"netattach doctor: no findings.\n{tail}"
     lines: list[str] = []
-    wrap = textwrap.TextWrapper(width=width, initial_indent="      ",
-                                subsequent_indent="        ")
     for f in findings:
-        sev = f.severity.upper().ljust(7)
-        if colour:
-            sev = f"{_COLOURS.get(f.severity, '')}{sev}{_RESET}"
-        lines.append(f"{sev} {f.id:<24} {f.title}")
-        if f.nad:
-            lines.append(f"      nad: {f.nad}")
-        if f.evidence:
-            lines.append("    evidence:")
-            lines += [wrap.fill(e) for e in f.evidence]
-        if f.fix:
-            lines.append("    fix:")
-            lines += [wrap.fill(x) for x in f.fix]
-        lines.append("")
+        lines += finding_block(f.severity, f"{f.id:<24} {f.title}",
+                               [f"      nad: {f.nad}"] if f.nad else [], f.evidence, f.fix,
+                               colour=colour, width=width)
     errors = sum(f.severity == ERROR for f in findings)
     warnings = sum(f.severity == WARNING for f in findings)
     lines.append(f"{len(findings)} finding(s): {errors} error(s), {warnings} warning(s)")

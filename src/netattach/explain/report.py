@@ -7,12 +7,10 @@ import json
 import textwrap
 from typing import TextIO
 
-from .model import ERROR, INFO, WARNING, Explanation, Row
+from .model import ERROR, Explanation, Row
 
 COLUMNS = ("NETWORK", "INTERFACE", "TYPE", "NAD", "CACHE", "IN POD", "NODE", "STATUS",
            "PROBLEM")
-_COLOURS = {ERROR: "\033[31m", WARNING: "\033[33m", INFO: "\033[36m"}
-_RESET = "\033[0m"
 
 
 def _cells(r: Row) -> tuple[str, ...]:
@@ -89,24 +87,14 @@ def _compact(config: object) -> str:
 
 
 def _findings(e: Explanation, colour: bool, width: int) -> list[str]:
-    wrap = textwrap.TextWrapper(width=width, initial_indent="      ",
-                                subsequent_indent="        ")
+    from netattach.doctor.report import finding_block
+
     out: list[str] = []
     for f in e.findings:
-        sev = f.severity.upper().ljust(7)
-        if colour:
-            sev = f"{_COLOURS.get(f.severity, '')}{sev}{_RESET}"
         where = f" [{', '.join(f.interfaces)}]" if f.interfaces else ""
-        out.append(f"{sev} {f.id:<22} {f.title}{where}")
-        if f.source == "preflight":
-            out.append("      (a pre-ADD check)")
-        if f.evidence:
-            out.append("    evidence:")
-            out += [wrap.fill(x) for x in f.evidence]
-        if f.fix:
-            out.append("    fix:")
-            out += [wrap.fill(x) for x in f.fix]
-        out.append("")
+        notes = ["      (a pre-ADD check)"] if f.source == "preflight" else []
+        out += finding_block(f.severity, f"{f.id:<22} {f.title}{where}", notes, f.evidence,
+                             f.fix, colour=colour, width=width)
     return out
 
 
