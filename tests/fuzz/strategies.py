@@ -8,8 +8,16 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from tests.fuzz.harness import HD0_MAC, UP0_MAC
+
+
+def fuzz_settings(deadline_ms: int) -> settings:
+    """The fuzz suite's hypothesis profile: random each run, no database, slow examples allowed."""
+    return settings(deadline=deadline_ms, derandomize=False, print_blob=True, database=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
 
 # -- building blocks ------------------------------------------------------------------------
 text = st.text(max_size=12)

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import given, seed, settings
 from hypothesis import strategies as st
 from tests.fuzz.harness import (
     SEED,
@@ -47,6 +47,7 @@ from tests.fuzz.strategies import (
     cni_args_pairs,
     env_value,
     fields,
+    fuzz_settings,
     mostly,
     value,
 )
@@ -56,8 +57,7 @@ pytestmark = pytest.mark.root
 
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
 TOKEN = "fuzz-token"
-FUZZ = settings(deadline=60_000, derandomize=False, print_blob=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = fuzz_settings(60_000)
 # what the meta plugin may ask for: objects of the pod's namespace by valid names
 ALLOWED_PATHS = re.compile(
     r"/api/v1/namespaces/[a-z0-9-]+/(pods/[a-z0-9.-]+(/status)?|events)"

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import given, seed, settings
 from tests.fuzz.harness import (
     PLUGINS,
     SEED,
@@ -28,14 +28,13 @@ from tests.fuzz.harness import (
     scale,
 )
 from tests.fuzz.known import known_bug
-from tests.fuzz.strategies import Case, case
+from tests.fuzz.strategies import Case, case, fuzz_settings
 
 pytestmark = pytest.mark.root
 
 EXAMPLES = {"bridge": 20, "host-device": 20, "host-local": 15, "ipvlan": 8, "macvlan": 20,
             "static": 12, "tuning": 20, "vlan": 8}
-FUZZ = settings(deadline=30_000, derandomize=False, print_blob=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = fuzz_settings(30_000)
 
 
 def with_prev_result(stdin: bytes, result: object) -> bytes:

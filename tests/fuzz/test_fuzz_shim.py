@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import given, seed, settings
 from hypothesis import strategies as st
 from tests.fuzz.harness import (
     SEED,
@@ -40,14 +40,14 @@ from tests.fuzz.strategies import (
     cni_args_pairs,
     env_value,
     fields,
+    fuzz_settings,
     mostly,
     value,
 )
 
 pytestmark = pytest.mark.root
 
-FUZZ = settings(deadline=60_000, derandomize=False, print_blob=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = fuzz_settings(60_000)
 
 # valid values stay short: the shim waits that long when nobody listens (no json_values
 # here, whose floats would be waits of minutes)
