@@ -19,6 +19,19 @@ _TEMP_SUFFIX = r"\.[a-z0-9_]{8}"
 STALE_TEMP_AGE = 1.0
 
 
+def read_file_at(dir_fd: int, name: str) -> bytes:
+    """The whole of file `name` in the directory open as `dir_fd`: for reading every file of
+    a directory, about half the time of `Path.read_bytes` (one read for a small file)."""
+    fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        chunks = [os.read(fd, 4096)]
+        while len(chunks[-1]) == 4096:
+            chunks.append(os.read(fd, 4096))
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Replace `path` with `data` via a temporary file in the same directory, fsync and rename.
 

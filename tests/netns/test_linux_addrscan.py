@@ -47,6 +47,18 @@ def test_address_dump_finds_the_holders_and_skips(holders) -> None:
     assert find_address_holders(set(), [node.path]) == []
 
 
+@pytest.mark.parametrize("wanted", [("192.0.2.60",), ("2001:db8::60",),
+                                    ("192.0.2.60", "2001:db8::60")])
+def test_address_dump_of_one_family_finds_it_beside_the_other(holders, wanted) -> None:
+    """Addresses of one family are looked up with a dump of that family only: a link holding
+    both is found by either, and never reports the family that was not asked for."""
+    node, pod, _ = holders
+    hits = find_address_holders({ipaddress.ip_address(a) for a in wanted},
+                                [node.path, pod.path])
+    assert sorted(str(h.interface.ip) for h in hits) == sorted(wanted)
+    assert {h.path for h in hits} == {pod.path}
+
+
 def test_holders_are_described_with_their_parent(holders) -> None:
     node, pod, parent = holders
     ours = {netns_id(node.path), netns_id(pod.path)}  # other namespaces may hold these too

@@ -45,6 +45,9 @@ def test_macvlan_into_pod_under_temp_name(node_and_pod, ip_json):
         ctr.add_route("198.51.100.0/24", gateway="192.0.2.1", priority=50, mtu=1300)
         assert ctr.sysctl_get("net/ipv4/conf/net1/arp_notify") == "1"
         assert ctr.default_route_link().name == "net1"
+        [default] = ctr.routes(default_only=True)  # the subnet and 198.51.100.0/24 skipped
+        assert (str(default.dst), str(default.gateway)) == ("0.0.0.0/0", "192.0.2.1")
+        assert len(ctr.routes()) >= 3
 
     [dev] = ip_json("-d", "addr", "show", "dev", "net1", netns=pod.name)
     assert dev["linkinfo"]["info_kind"] == "macvlan"

@@ -20,7 +20,7 @@ from typing import Any
 
 from netattach.cni.config import NetConfList
 from netattach.cni.errors import CNIError, Code
-from netattach.fsutil import remove_stale_temp_files, write_atomically
+from netattach.fsutil import read_file_at, remove_stale_temp_files, write_atomically
 
 KIND = "netattachDelegatesV1"
 FORMAT = 2
@@ -188,13 +188,20 @@ class DelegateCache:
         instead of parsing every config in them (0.6 ms each)."""
         needles = [n for t in texts for n in (f'"{t}"'.encode(), f'"{t}/'.encode())]
         out = []
-        for name in self.names():
-            try:
-                raw = self.path(name).read_bytes()
-            except OSError:
-                continue
-            if FORMAT_MARK in raw and not any(n in raw for n in needles):
-                continue
-            if (entry := self._parse(raw)) is not None:
-                out.append(entry)
+        try:
+            dir_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return out
+        try:
+            for name in self.names():
+                try:
+                    raw = read_file_at(dir_fd, name)
+                except OSError:
+                    continue
+                if FORMAT_MARK in raw and not any(n in raw for n in needles):
+                    continue
+                if (entry := self._parse(raw)) is not None:
+                    out.append(entry)
+        finally:
+            os.close(dir_fd)
         return out

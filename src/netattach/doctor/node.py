@@ -123,7 +123,7 @@ def take_snapshot(*, all_namespaces: bool = True, only: Collection[str] | None =
             for a in nl.addresses():
                 addrs.setdefault(a.index, []).append(str(a.interface))
         by_index = {lk.index: lk.name for lk in raw}
-        default_oifs = [r.oif for r in nl.routes() if r.is_default and r.oif is not None]
+        default_oifs = [r.oif for r in nl.routes(default_only=True) if r.oif is not None]
         for oif in default_oifs:
             if oif not in by_index:
                 found = nl.find_link(oif)

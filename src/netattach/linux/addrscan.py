@@ -79,8 +79,9 @@ def parse_addresses(data: bytes, wanted: Collection[bytes] | None = None
     return found, False
 
 
-def _dump(sock: socket.socket, wanted: Collection[bytes]) -> list[tuple[int, IPInterface]]:
-    header = struct.pack("=BBBBI", socket.AF_UNSPEC, 0, 0, 0, 0)
+def _dump(sock: socket.socket, wanted: Collection[bytes], family: int
+          ) -> list[tuple[int, IPInterface]]:
+    header = struct.pack("=BBBBI", family, 0, 0, 0, 0)
     sock.send(r.encode_message(RTM_GETADDR, r.NLM_F_REQUEST | NLM_F_DUMP, 1, header, []))
     found: list[tuple[int, IPInterface]] = []
     while True:
@@ -112,13 +113,16 @@ def find_address_holders(ips: Collection[IPAddress], paths: Iterable[str], *,
         todo.append(path)
     if not wanted or not todo:
         return []
+    versions = {ip.version for ip in wanted}  # one family: the kernel skips the other's
+    family = socket.AF_UNSPEC if len(versions) > 1 else \
+        socket.AF_INET if 4 in versions else socket.AF_INET6
     hits: list[AddressHit] = []
     for path, sock in call_in_each(todo, _netlink_socket):
         if sock is None:
             continue
         with sock:
             try:
-                entries = _dump(sock, packed)
+                entries = _dump(sock, packed, family)
             except OSError:
                 continue
         hits += [AddressHit(path, ids[path], index, iface) for index, iface in entries

@@ -16,10 +16,9 @@ def set_default_routes(netns: str, ifname: str, gateways: Sequence[IPAddress]) -
     """In `netns`, remove every default route via `ifname`, then add one via each gateway."""
     with netlink_session(netns) as nl:
         link = nl.link(ifname)
-        for route in nl.routes(table=0):
-            if route.oif == link.index and route.is_default:
-                nl.del_route(route.dst, gateway=route.gateway, dev=link.index,
-                             table=route.table, priority=route.priority)
+        for route in nl.routes(table=0, dev=link.index, default_only=True):
+            nl.del_route(route.dst, gateway=route.gateway, dev=link.index,
+                         table=route.table, priority=route.priority)
         for gw in gateways:
             dst = "0.0.0.0/0" if gw.version == 4 else "::/0"
             with contextlib.suppress(RouteExists):

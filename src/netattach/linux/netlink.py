@@ -191,8 +191,8 @@ class NetlinkSession:
         """Link of the first route with a zero-length dst (v4 first, then v6), or None."""
         def find() -> Link | None:
             for fam in (socket.AF_INET, socket.AF_INET6):
-                for rt in self._routes(fam, RT_TABLE_MAIN, None):
-                    if rt.dst.prefixlen == 0 and rt.oif:
+                for rt in self._routes(fam, RT_TABLE_MAIN, None, True):
+                    if rt.oif:
                         return self._get_link(rt.oif)
             return None
         return self._run(find)
@@ -605,7 +605,8 @@ class NetlinkSession:
             return True
         return self._run(delete)
 
-    def _routes(self, fam: int | None, table: int | None, dev: LinkRef | None) -> list[Route]:
+    def _routes(self, fam: int | None, table: int | None, dev: LinkRef | None,
+                default_only: bool) -> list[Route]:
         oif = None if dev is None else self._index(dev)
         out = []
         families = (socket.AF_INET, socket.AF_INET6) if fam is None else (fam,)
@@ -613,7 +614,7 @@ class NetlinkSession:
             header = struct.pack("=BBBBBBBBI", f, 0, 0, 0, 0, 0, 0, 0, 0)
             for t, payload in self._query(RTM_GETROUTE, header, dump=True, op="dump",
                                           obj="routes"):
-                if t != RTM_NEWROUTE:
+                if t != RTM_NEWROUTE or (default_only and payload[1]):  # rtm_dst_len
                     continue
                 m = r.decode_route(payload)
                 if (table and m["table"] != table) or (oif is not None and m["oif"] != oif):
@@ -633,10 +634,12 @@ class NetlinkSession:
         return out
 
     def routes(self, *, family: int | None = None, table: int | None = RT_TABLE_MAIN,
-               dev: LinkRef | None = None) -> list[Route]:
-        """Routes of `table` (main by default; 0 or None = all tables), v4 (4)/v6 (6)/both."""
+               dev: LinkRef | None = None, default_only: bool = False) -> list[Route]:
+        """Routes of `table` (main by default; 0 or None = all tables), v4 (4)/v6 (6)/both.
+        `default_only`: just the default routes, the others skipped undecoded (a node's
+        table grows with its pods: an IPv6 link-local route per veth)."""
         fam = None if family is None else _family(family)
-        return self._run(self._routes, fam, table, dev)
+        return self._run(self._routes, fam, table, dev, default_only)
 
     # -- sysctl and namespace ids -----------------------------------------------------
     def sysctl_get(self, key: str) -> str:
