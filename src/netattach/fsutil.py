@@ -32,13 +32,15 @@ def read_file_at(dir_fd: int, name: str) -> bytes:
         os.close(fd)
 
 
-def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
+def write_atomically(path: Path, data: bytes, mode: int = 0o600, *, durable: bool = True
+                     ) -> None:
     """Replace `path` with `data` via a temporary file in the same directory, fsync and rename.
 
     Readers see the old or the new content, never a truncated file, and a running
     executable being replaced never fails with "text file busy". The temporary file is
     flock()ed until the rename, so `remove_stale_temp_files` can tell a killed writer's
-    leftover from a write in progress.
+    leftover from a write in progress. `durable` False skips the fsync: for files that
+    must outlive a killed writer (the page cache has them) but not a power loss.
     """
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -47,7 +49,8 @@ def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
             os.fchmod(fd, mode)
             os.replace(tmp, path)
         finally:

@@ -119,3 +119,19 @@ def test_write_atomically_still_replaces_and_sets_the_mode(tmp_path):
     assert target.read_bytes() == b"two" * 100_000
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
     assert os.listdir(tmp_path) == ["f"]
+
+
+def test_write_atomically_fsyncs_unless_told_it_need_not(tmp_path, monkeypatch):
+    """Caches are fsynced before the rename; `durable=False` (the daemon's event spool,
+    which must outlive a killed daemon, not a power loss) writes the same file without."""
+    from netattach import fsutil
+
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(fsutil.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    fsutil.write_atomically(tmp_path / "durable", b"a")
+    assert len(synced) == 1
+    fsutil.write_atomically(tmp_path / "volatile", b"b", durable=False)
+    assert len(synced) == 1
+    assert (tmp_path / "volatile").read_bytes() == b"b"
+    assert sorted(os.listdir(tmp_path)) == ["durable", "volatile"]

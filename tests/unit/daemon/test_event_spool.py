@@ -3,11 +3,12 @@ posts them when it starts again (issue 13: events off the request path, never lo
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
 from netattach.daemon.metrics import Metrics
-from netattach.daemon.watch_cache import KubeCache
+from netattach.daemon.watch_cache import KubeCache, spool_event
 from netattach.kube.models import Pod
 
 POD = Pod(namespace="team-a", name="web", uid="0c1e0f6a-5b2d-4c3e-9f10-2a3b4c5d6e7f",
@@ -97,3 +98,16 @@ def test_no_spool_dir_means_no_files_and_still_posts(tmp_path):
     finally:
         cache.stop()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_spooling_an_event_does_not_fsync(tmp_path, monkeypatch):
+    """The spool is for a killed daemon (the page cache keeps the file), not a power loss:
+    an fsync per event would put disk latency on every ADD."""
+    from netattach import fsutil
+
+    def no_fsync(fd):
+        raise AssertionError("the event spool called fsync")
+
+    monkeypatch.setattr(fsutil.os, "fsync", no_fsync)
+    path = spool_event(tmp_path / "events", POD, "Normal", "AddedInterface", "Add net1")
+    assert path is not None and json.loads(path.read_bytes())["reason"] == "AddedInterface"
