@@ -55,7 +55,8 @@ def _cmd_daemon(args: argparse.Namespace) -> int:
               "netattach with its daemon extra: pip install 'netattach[daemon]'",
               file=sys.stderr)
         return 2
-    from netattach.daemon import DaemonConfig, DaemonConfigError, run
+    from netattach.daemon.config import DaemonConfig, DaemonConfigError
+    from netattach.daemon.main import run
 
     flags = {k: getattr(args, k) for k in (
         "socket_dir", "node_name", "metrics_address", "cni_config_dir", "cni_bin_dir",
