@@ -141,7 +141,10 @@ def _loads(data):
     start = len(text) - len(text.lstrip(" \t\n\r"))
     try:
         value, end = _json.make_scanner(_Settings())(text, start)
-    except StopIteration:
+    except (StopIteration, SystemError):
+        # SystemError: a syntax error inside the value. CPython 3.11's scanner raises it as
+        # json.decoder.JSONDecodeError, which it looks up in sys.modules only; json.decoder
+        # is not imported here (it is most of `import json`'s cost), so the lookup fails.
         raise ValueError("not JSON") from None
     if text[end:].strip(" \t\n\r"):
         raise ValueError("extra data after the JSON value")

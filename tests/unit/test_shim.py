@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -276,3 +277,30 @@ def test_stdin_is_read_as_json_loads_reads_it(shim: Path, sock_dir: Path) -> Non
     assert (rc, out["code"]) == (1, 11) and str(sock_dir) in out["msg"], out
     rc, out, _ = run_shim(shim, b'  {"daemonSocketDir": 5}  ')
     assert (rc, out["code"]) == (1, 7) and "daemonSocketDir" in out["msg"], out
+
+
+@pytest.mark.parametrize("text", [b"{", b'{"a" 1}', b'"abc', b'{"a": 1,', b"[1 2]", b"x",
+                                  b'{"a": tru}', b"{'a': 1}"])
+def test_a_syntax_error_in_stdin_is_not_json_without_json_decoder(shim: Path,
+                                                                  text: bytes) -> None:
+    """The shim's parser, in an interpreter like the shim's (`-IS`, json.decoder never
+    imported): every malformed input is a ValueError (the daemon then reports it), never a
+    SystemError out of the C scanner."""
+    code = ("import sys\n"
+            "shim = {'__name__': 'shim'}\n"
+            "exec(compile(open(sys.argv[1]).read(), sys.argv[1], 'exec'), shim)\n"
+            "assert 'json.decoder' not in sys.modules\n"
+            "try:\n"
+            "    shim['_loads'](sys.stdin.buffer.read())\n"
+            "except ValueError:\n"
+            "    print('ValueError')\n")
+    proc = subprocess.run([sys.executable, "-IS", "-c", code, str(shim)], input=text,
+                          capture_output=True, text=False, timeout=30)
+    assert (proc.returncode, proc.stdout.strip(), proc.stderr) == (0, b"ValueError", b"")
+
+
+def test_a_syntax_error_in_stdin_goes_to_the_daemon_as_it_is(shim: Path) -> None:
+    """End to end: `{` (the fuzz suite's find) gets the shim's ordinary answer for a config
+    it cannot read (no daemon on the default socket here: try again later), no traceback."""
+    rc, out, _ = run_shim(shim, b"{")
+    assert (rc, out["code"]) == (1, 11), out
