@@ -58,6 +58,16 @@ def require_ipam(request: Request) -> Mapping[str, Any]:
     return ipam
 
 
+def _range_sets(value: Any, where: str) -> list[Any]:
+    """The range sets under `where` (absent: none); anything but a list is refused."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise plugin_error(f"{where} must be a list of range sets, not {json.dumps(value)[:80]}",
+                           'e.g. "ranges": [[{"subnet": "192.0.2.0/24"}]]')
+    return list(value)
+
+
 def store_paths(ipam: Mapping[str, Any]) -> tuple[str, str]:
     """(dataDir, resolvConf), "" when missing or null. Anything but a path is refused, for
     every verb alike: GC must never fall back to the default store where ADD would refuse."""
@@ -87,14 +97,12 @@ def load_config(request: Request) -> HostLocalConfig:
     # the same address from several sources (a pod's ips come as CNI_ARGS and runtimeConfig)
     requested = list(dict.fromkeys(requested))
 
-    raw_sets: list[Any] = []
-    runtime_ranges = conf.runtime_config.get("ipRanges")
-    if runtime_ranges:
-        raw_sets += list(runtime_ranges)
+    raw_sets: list[Any] = _range_sets(conf.runtime_config.get("ipRanges"),
+                                      "runtimeConfig.ipRanges")
     if ipam.get("subnet"):
         raw_sets.append([{k: ipam[k] for k in ("subnet", "rangeStart", "rangeEnd", "gateway")
                           if k in ipam}])
-    raw_sets += list(ipam.get("ranges") or [])
+    raw_sets += _range_sets(ipam.get("ranges"), "ipam.ranges")
     if not raw_sets:
         raise plugin_error("no IP ranges specified",
                            f'network {conf.name!r}: add "ranges": [[{{"subnet": '

@@ -232,6 +232,20 @@ def test_config_refused(ipam, conf, msg):
     assert err.msg == msg
 
 
+@pytest.mark.parametrize("ranges", [True, 5, "abc", {"subnet": "192.0.2.0/24"}, False])
+@pytest.mark.parametrize("command", ["ADD", "DEL", "CHECK"])
+def test_ranges_that_are_not_a_list_are_refused_by_every_verb(ipam, ranges, command):
+    """Found by the fuzz suite: `"ranges": true` was a TypeError ("this is a bug") on ADD and
+    on DEL; a string or an object was read as a list of its characters or keys."""
+    err = refused(ipam, command, ranges=ranges)
+    assert err.msg == f"ipam.ranges must be a list of range sets, not {json.dumps(ranges)}"
+
+
+def test_runtime_ip_ranges_that_are_not_a_list_are_refused(ipam):
+    err = refused(ipam, "ADD", runtimeConfig={"ipRanges": 7})
+    assert err.msg == "runtimeConfig.ipRanges must be a list of range sets, not 7"
+
+
 def test_unknown_cni_args_refused_unless_ignored(ipam):
     err = refused(ipam, "ADD", cni_args="K8S_POD_NAME=web")
     assert err.msg == 'ARGS: unknown args ["K8S_POD_NAME=web"]'
