@@ -3,6 +3,7 @@
 Same configuration, allocation order (round-robin from `last_reserved_ip`), on-disk layout
 and locking as containernetworking/plugins, so Go and Python plugins can share a store.
 GC (CNI 1.1) frees every allocation whose attachment is not in `cni.dev/valid-attachments`.
+DEL, like GC, needs only the network name and the store, not ranges ADD would accept.
 """
 
 from __future__ import annotations
@@ -92,7 +93,9 @@ class HostLocalIPAM(BasePlugin):
         return replace(result, dns=dns) if dns else result
 
     def delete(self, request: Request) -> None:
-        cfg = load_config(request)
+        """Free what (container, ifname) holds. Only the network name and the store are
+        read: a DEL completes even for a config whose ranges ADD refuses (Go's fails)."""
+        cfg = _store_config(request)
         with Store(cfg.network, cfg.data_dir, create=False) as store:
             store.release_owner(request.container_id, request.ifname)
 
@@ -107,7 +110,7 @@ class HostLocalIPAM(BasePlugin):
 
     def gc(self, request: Request) -> None:
         """Free every allocation whose (container, ifname) is not a valid attachment."""
-        cfg = _gc_config(request)
+        cfg = _store_config(request)
         valid = {(a.container_id, a.ifname) for a in request.config.valid_attachments or ()}
         valid_ids = {cid for cid, _ in valid}
         with Store(cfg.network, cfg.data_dir, create=False) as store:
@@ -118,7 +121,7 @@ class HostLocalIPAM(BasePlugin):
                     store.release(a.ip)
 
     def status(self, request: Request) -> None:
-        cfg = _gc_config(request)
+        cfg = _store_config(request)
         base = cfg.data_dir or "/var/lib/cni/networks"
         probe = base
         while probe and not os.path.exists(probe):
@@ -129,9 +132,9 @@ class HostLocalIPAM(BasePlugin):
                            "give the CNI plugins write access to it")
 
 
-def _gc_config(request: Request) -> HostLocalConfig:
-    """GC and STATUS need only the network name and dataDir, not valid ranges; "ipam" and
-    its paths are checked exactly as ADD checks them."""
+def _store_config(request: Request) -> HostLocalConfig:
+    """DEL, GC and STATUS need only the network name and dataDir, not valid ranges; "ipam"
+    and its paths are checked exactly as ADD checks them."""
     data_dir, resolv = store_paths(require_ipam(request))
     return HostLocalConfig(request.config.name, request.config.cni_version, (), (), (),
                            data_dir, resolv)

@@ -233,12 +233,23 @@ def test_config_refused(ipam, conf, msg):
 
 
 @pytest.mark.parametrize("ranges", [True, 5, "abc", {"subnet": "192.0.2.0/24"}, False])
-@pytest.mark.parametrize("command", ["ADD", "DEL", "CHECK"])
-def test_ranges_that_are_not_a_list_are_refused_by_every_verb(ipam, ranges, command):
+@pytest.mark.parametrize("command", ["ADD", "CHECK"])
+def test_ranges_that_are_not_a_list_are_refused(ipam, ranges, command):
     """Found by the fuzz suite: `"ranges": true` was a TypeError ("this is a bug") on ADD and
     on DEL; a string or an object was read as a list of its characters or keys."""
     err = refused(ipam, command, ranges=ranges)
     assert err.msg == f"ipam.ranges must be a list of range sets, not {json.dumps(ranges)}"
+
+
+@pytest.mark.parametrize("ranges", [True, [], [[{"subnet": "192.0.2.0/31"}]]])
+def test_del_completes_whatever_the_ranges_say(ipam, data_dir, ranges):
+    """DEL reads only the network and the store: it frees what the attachment holds even
+    when the config's ranges are ones ADD refuses (a runtime repeats a failing DEL)."""
+    ipam("ADD", "cid-1")
+    ipam("ADD", "cid-2")
+    ipam("DEL", "cid-1", ranges=ranges)
+    assert [c.split("\r\n")[0] for c in held(data_dir).values()] == ["cid-2"]
+    ipam("DEL", "cid-1", ranges=ranges)  # again: nothing left, still fine
 
 
 def test_runtime_ip_ranges_that_are_not_a_list_are_refused(ipam):
