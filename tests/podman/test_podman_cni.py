@@ -155,7 +155,10 @@ def test_missing_master_fails_cleanly(podman: Podman) -> None:
     assert pm.allocations() == []
     assert pm.cached_results() == []
     assert pm.container_netns() == []
-    assert pm.node_links() == links_before
+    # no veth is left; the bridge device stays if podman set up the bridge network before
+    # the bad one (its order is Go's map order: random), as the reference bridge plugin
+    # never deletes the bridge on DEL
+    assert set(pm.node_links()) - set(links_before) <= {f"{pm.prefix}br0"}, pm.node_links()
 
 
 def test_rm_leaves_nothing(two_containers) -> None:
