@@ -44,25 +44,27 @@ class MetaConfig:
 
     name: str
     cni_version: str
-    cluster_network: str = schema.setting("clusterNetwork", str, "")
+    cluster_network: str = schema.setting("clusterNetwork", str, "", check=schema.no_nul)
     default_networks: tuple[str, ...] = _names_setting("defaultNetworks", ())
     # the legacy "delegates" list: the first is the cluster network, parsed once here
     delegates: tuple[NetConfList, ...] = ()
-    kubeconfig: str = schema.setting("kubeconfig", str, "")
-    conf_dir: str = schema.setting("confDir", str, DEFAULT_CONF_DIR)
-    cni_dir: str = schema.setting("cniDir", str, DEFAULT_CNI_DIR)
-    bin_dir: str = schema.setting("binDir", str, DEFAULT_BIN_DIR)
+    kubeconfig: str = schema.setting("kubeconfig", str, "", check=schema.no_nul)
+    conf_dir: str = schema.setting("confDir", str, DEFAULT_CONF_DIR, check=schema.no_nul)
+    cni_dir: str = schema.setting("cniDir", str, DEFAULT_CNI_DIR, check=schema.no_nul)
+    bin_dir: str = schema.setting("binDir", str, DEFAULT_BIN_DIR, check=schema.no_nul)
     namespace_isolation: bool = schema.setting("namespaceIsolation", bool, False)
     global_namespaces: tuple[str, ...] = _names_setting("globalNamespaces", ("default",))
     system_namespaces: tuple[str, ...] = _names_setting("systemNamespaces", ("kube-system",))
-    multus_namespace: str = schema.setting("multusNamespace", str, DEFAULT_NAMESPACE)
-    readiness_indicator_file: str = schema.setting("readinessindicatorfile", str, "")
+    multus_namespace: str = schema.setting("multusNamespace", str, DEFAULT_NAMESPACE,
+                                           check=schema.no_nul)
+    readiness_indicator_file: str = schema.setting("readinessindicatorfile", str, "",
+                                                   check=schema.no_nul)
     retry_delete_on_error: bool = schema.setting("retryDeleteOnError", bool, False)
-    log_file: str = schema.setting("logFile", str, "")
+    log_file: str = schema.setting("logFile", str, "", check=schema.no_nul)
     log_level: str = schema.setting("logLevel", str, "")  # unknown levels mean "error"
     log_to_stderr: bool = schema.setting("logToStderr", bool, True)
     # external delegates run chrooted here: the host's / as mounted into the daemon (Multus)
-    chroot_dir: str = schema.setting("chrootDir", str, "")
+    chroot_dir: str = schema.setting("chrootDir", str, "", check=schema.no_nul)
     runtime_config: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod

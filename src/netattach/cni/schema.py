@@ -181,6 +181,13 @@ def one_of(choices: tuple[str, ...], problem: str, fix: str) -> Check:
     return check
 
 
+def no_nul(value: Any) -> tuple[str, str] | None:
+    """A path or name: the kernel and the API take no NUL character in one."""
+    if "\0" not in value:
+        return None
+    return "it contains a NUL character", "give a path or name without \\u0000"
+
+
 def str_list(what: str) -> Check:
     def check(value: Any) -> tuple[str, str] | None:
         if all(isinstance(v, str) for v in value):

@@ -93,6 +93,18 @@ def test_invalid_values_refused_naming_the_key(key, value, problem):
     assert e.value.details.startswith("got ")
 
 
+@pytest.mark.parametrize("key", ["clusterNetwork", "kubeconfig", "confDir", "cniDir", "binDir",
+                                 "multusNamespace", "readinessindicatorfile", "logFile",
+                                 "chrootDir"])
+def test_a_path_or_name_with_a_nul_is_a_config_error(key):
+    """Found by the fuzz suite: `"cniDir": "\\u0000"` was ValueError, "this is a bug"."""
+    raw = {"clusterNetwork": "c", key: "/var/lib/\0x"}
+    with pytest.raises(CNIError) as e:
+        load(**raw)
+    assert e.value.code == Code.INVALID_NETWORK_CONFIG
+    assert e.value.msg == f"netattach config: {key} is invalid: it contains a NUL character"
+
+
 def test_delegates_parsed_into_conflists():
     cfg = load(delegates=[
         {"cniVersion": "0.3.1", "name": "cbr0", "type": "flannel", "delegate": {"x": 1}},
