@@ -154,3 +154,12 @@ def test_route_replace_list_delete(node_and_pod):
         assert str(rt.gateway) == "192.0.2.253" and rt.priority == 5
         assert host.del_route("203.0.113.0/24", table=100) is True
         assert host.routes(table=100) == []
+
+
+def test_a_name_no_link_can_have_is_not_found(netns_factory) -> None:
+    """Looking up a name the kernel would refuse finds nothing (it was a ValueError that
+    host-device and bridge turned into "this is a bug")."""
+    ns = netns_factory.make_netns("nm")
+    with netlink_session(ns.path) as nl:
+        for name in ("a\0b", "a/b", "x" * 16, ""):
+            assert nl.find_link(name) is None, name

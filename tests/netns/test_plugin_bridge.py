@@ -374,3 +374,17 @@ def test_vlan_config_errors(node, brname, tmp_path) -> None:
                  netns="/proc/1/ns/net")
         assert err.value.msg == msg and err.value.code == 999
 
+
+
+@pytest.mark.parametrize("name", ["br\0x", "a/b", "sixteen-bytes-xx"])
+def test_a_bridge_name_the_kernel_refuses_fails_add_and_not_del(netns_factory, node, name,
+                                                                 tmp_path) -> None:
+    """Found by the fuzz runs: `"bridge": "b\\u0000r"` was a ValueError, "this is a bug".
+    ADD refuses it before anything is made; DEL has nothing to remove and succeeds."""
+    pod = netns_factory.make_netns("pod")
+    conf = bridge_conf(name, tmp_path)
+    with pytest.raises(CNIError) as err:
+        call("bridge", "ADD", conf, host=node, netns=pod.path)
+    assert err.value.msg.startswith('invalid "bridge": interface name ') and err.value.code == 999
+    assert link(pod.name, "eth0") is None and hostlocal_files(tmp_path) == []
+    assert call("bridge", "DEL", conf, host=node, netns=pod.path) is None

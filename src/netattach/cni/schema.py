@@ -188,6 +188,14 @@ def no_nul(value: Any) -> tuple[str, str] | None:
     return "it contains a NUL character", "give a path or name without \\u0000"
 
 
+def no_nul_named(key: str) -> Check:
+    """`no_nul` for configs whose errors do not name the key (the plugins', as Go's)."""
+    def check(value: Any) -> tuple[str, str] | None:
+        found = no_nul(value)
+        return None if found is None else (f"{key} contains a NUL character", found[1])
+    return check
+
+
 def str_list(what: str) -> Check:
     def check(value: Any) -> tuple[str, str] | None:
         if all(isinstance(v, str) for v in value):

@@ -153,7 +153,10 @@ class NetlinkSession:
         if isinstance(ref, int):
             header, attrs = r.ifinfomsg(index=ref), []
         else:
-            validate_ifname(ref)
+            try:
+                validate_ifname(ref)
+            except ValueError:
+                return None  # no link can have a name the kernel refuses
             header, attrs = r.ifinfomsg(), [r.string(r.IFLA_IFNAME, ref)]
         try:
             msgs = self._query(r.RTM_GETLINK, header, attrs, obj=str(ref))

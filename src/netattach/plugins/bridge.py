@@ -29,7 +29,7 @@ from netattach.cni.request import Command, Request
 from netattach.cni.rollback import Undo, rollback
 from netattach.cni.skel import BasePlugin
 from netattach.cni.types import DNS, Interface, IPConfig, Result, Route
-from netattach.linux import AddressExists, LinkKindMismatch, LinuxNetError, nft
+from netattach.linux import AddressExists, LinkKindMismatch, LinuxNetError, nft, validate_ifname
 from netattach.linux.netlink import NetlinkSession, netlink_session
 from netattach.plugins.address_probe import probe_settings
 from netattach.plugins.addressing import configure_iface
@@ -54,6 +54,16 @@ SPOOF_BASE_CHAIN = "PREROUTING"
 
 
 # -- configuration --------------------------------------------------------------------------
+def _bridge_name(value: str) -> tuple[str, str] | None:
+    """A "bridge" the kernel cannot create: refused by ADD (DEL has nothing to do with it)."""
+    try:
+        validate_ifname(value)
+    except ValueError as e:
+        return (f'invalid "bridge": {e}', "name the bridge with at most 15 bytes and no "
+                '"/", ":", spaces or control characters (default "cni0")')
+    return None
+
+
 @dataclass(frozen=True)
 class BridgeConf:
     """The bridge plugin's keys, defaults as in the reference's loadNetConf."""
@@ -488,6 +498,8 @@ class BridgePlugin(BasePlugin):
     def add(self, request: Request) -> Result:
         conf = load_conf(request)
         probe_settings(request.config.raw)  # a bad value fails before anything is made
+        if (problem := _bridge_name(conf.bridge)) is not None:
+            raise plugin_error(*problem)
         if conf.hairpin_mode and conf.promisc_mode:
             raise plugin_error("cannot set hairpin mode and promiscuous mode at the same time",
                                'set only one of "hairpinMode" and "promiscMode"')

@@ -54,7 +54,8 @@ class TuningConf:
     mtu: int = schema.setting("mtu", int, 0, check=_NOT_NEGATIVE)
     txqlen: int | None = schema.setting("txQLen", int, None, check=_NOT_NEGATIVE)
     allmulti: bool | None = schema.setting("allmulti", bool, None)
-    data_dir: str = schema.setting("dataDir", str, DEFAULT_DATA_DIR, empty_is_default=True)
+    data_dir: str = schema.setting("dataDir", str, DEFAULT_DATA_DIR, empty_is_default=True,
+                                   check=schema.no_nul_named("dataDir"))
 
     @property
     def changes_link(self) -> bool:

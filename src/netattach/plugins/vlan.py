@@ -67,7 +67,8 @@ class VlanConf:
                                           '(default) or "ipvlan"'))
     # macvlan mode (default bridge) or ipvlan mode (default l2)
     shared_mode: str = schema.setting("sharedMode", str, "")
-    shared_state_dir: str = schema.setting("sharedStateDir", str, "")
+    shared_state_dir: str = schema.setting("sharedStateDir", str, "",
+                                           check=schema.no_nul_named("sharedStateDir"))
 
 
 def load_conf(request: Request) -> VlanConf:
