@@ -23,8 +23,6 @@ from netattach.linux.errors import (
     LinkKindMismatch,
     LinkNotFound,
     LinuxNetError,
-    NetnsError,
-    NetnsNotFound,
     error_from_errno,
 )
 from netattach.linux.names import temp_link_name, validate_ifname
@@ -35,6 +33,7 @@ from netattach.linux.netns import (
     NetnsRef,
     NetnsThread,
     netns_id,
+    open_error,
     open_netns,
     run_in_netns,
 )
@@ -713,12 +712,8 @@ class SessionPool:
 def _identity(netns: str | os.PathLike[str]) -> NetnsId:
     try:
         return netns_id(netns)
-    except FileNotFoundError:
-        raise NetnsNotFound(f"network namespace {os.fspath(netns)!r} does not exist",
-                            op="open", obj=os.fspath(netns), errno=errno.ENOENT) from None
     except OSError as e:
-        raise NetnsError(f"cannot open network namespace {os.fspath(netns)!r}: {e.strerror}",
-                         op="open", obj=os.fspath(netns), errno=e.errno or 0) from None
+        raise open_error(os.fspath(netns), e) from None
 
 
 # the pool of the operation running in this context (thread); None: no sharing

@@ -79,6 +79,20 @@ class NetnsHandle:
 NetnsRef = str | os.PathLike[str] | NetnsHandle
 
 
+def open_error(spath: str, exc: OSError) -> NetnsError:
+    """The error for a namespace path that cannot be opened or stat()ed: NetnsNotFound when
+    it is missing, NotANetns when no namespace can be there (a name too long, a file as a
+    directory, a symlink loop), NetnsError otherwise."""
+    if isinstance(exc, FileNotFoundError):
+        return NetnsNotFound(f"network namespace {_shown(spath)} does not exist", op="open",
+                             obj=spath, errno=errno.ENOENT)
+    if exc.errno in (errno.ENAMETOOLONG, errno.ENOTDIR, errno.ELOOP):
+        return NotANetns(f"{_shown(spath)} cannot be a network namespace: {exc.strerror}",
+                         op="open", obj=spath, errno=exc.errno)
+    return NetnsError(f"cannot open network namespace {_shown(spath)}: {exc.strerror}",
+                      op="open", obj=spath, errno=exc.errno or 0)
+
+
 def open_netns(path: str | os.PathLike[str]) -> NetnsHandle:
     """Open the namespace at `path` read-only (never creates anything).
 
@@ -88,21 +102,8 @@ def open_netns(path: str | os.PathLike[str]) -> NetnsHandle:
     spath = os.fspath(path)
     try:
         fd = os.open(spath, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise NetnsNotFound(
-            f"network namespace {spath!r} does not exist", op="open", obj=spath,
-            errno=errno.ENOENT,
-        ) from None
     except OSError as exc:
-        if exc.errno in (errno.ENAMETOOLONG, errno.ENOTDIR, errno.ELOOP):
-            raise NotANetns(
-                f"{_shown(spath)} cannot be a network namespace: {exc.strerror}", op="open",
-                obj=spath, errno=exc.errno,
-            ) from None
-        raise NetnsError(
-            f"cannot open network namespace {spath!r}: {exc.strerror}", op="open", obj=spath,
-            errno=exc.errno or 0,
-        ) from None
+        raise open_error(spath, exc) from None
     try:
         fstype = _fstatfs_type(fd)
         if fstype not in (NSFS_MAGIC, PROC_SUPER_MAGIC):
