@@ -54,3 +54,18 @@ def test_the_service_account_needs_the_node_name(tmp_path: Path, monkeypatch) ->
     cfg = DaemonConfig.load(str(path), {})
     with pytest.raises(DaemonConfigError, match="node name is unknown"):
         resolve_credentials(cfg, IN_POD)
+
+
+@pytest.mark.parametrize("settings,problem", [
+    ('{"logFormat": "xml"}', "logFormat must be text or json, got 'xml'"),
+    ('{"metricsAddress": "nocolon"}', "metricsAddress must be HOST:PORT, got 'nocolon'"),
+    ('{"kubeconfig": "/etc/kc"}', "the node name is unknown"),
+])
+def test_the_daemon_config_is_validated_whole(tmp_path: Path, monkeypatch, settings,
+                                              problem) -> None:
+    """These checks once sat after a `return` inside validate() and never ran."""
+    monkeypatch.delenv("NODE_NAME", raising=False)
+    path = tmp_path / "daemon.json"
+    path.write_text(settings)
+    with pytest.raises(DaemonConfigError, match=problem):
+        DaemonConfig.load(str(path), {})

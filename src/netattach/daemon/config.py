@@ -99,12 +99,10 @@ class DaemonConfig:
     def using_service_account(self) -> DaemonConfig:
         """This config with the pod's service account (`service_account_dir`) as the API
         credentials of the daemon and of every request's meta plugin."""
-        if not self.node_name:
-            raise DaemonConfigError("daemon config: the node name is unknown; pass "
-                                    "--node-name or set NODE_NAME (the pod cache watches "
-                                    "this node's pods)")
         overrides = {**self.overrides, "kubeconfig": IN_CLUSTER + self.service_account_dir}
-        return replace(self, overrides=MappingProxyType(overrides))
+        cfg = replace(self, overrides=MappingProxyType(overrides))
+        cfg.validate()  # now with credentials: the node name is needed
+        return cfg
 
     def override(self, conf: Mapping[str, Any]) -> dict[str, Any]:
         """The CNI config the shim sent with the daemon's meta-plugin keys written over it.
@@ -182,11 +180,6 @@ class DaemonConfig:
                 or self.workers < -1:
             raise DaemonConfigError(f"daemon config: workers must be -1 (one per CPU), 0 (no "
                                     f"worker processes) or a count, got {self.workers!r}")
-
-    def to_wire(self) -> dict[str, Any]:
-        """Plain values, for a worker process (see workers.py)."""
-        return {f.name: dict(v) if isinstance(v, Mapping) else v
-                for f in fields(self) for v in [getattr(self, f.name)]}
         if self.log_format not in ("text", "json"):
             raise DaemonConfigError(f"daemon config: logFormat must be text or json, got "
                                     f"{self.log_format!r}")
@@ -196,6 +189,11 @@ class DaemonConfig:
         if self.kubeconfig and not self.node_name:
             raise DaemonConfigError("daemon config: the node name is unknown; pass --node-name "
                                     "or set NODE_NAME (the pod cache watches this node's pods)")
+
+    def to_wire(self) -> dict[str, Any]:
+        """Plain values, for a worker process (see workers.py)."""
+        return {f.name: dict(v) if isinstance(v, Mapping) else v
+                for f in fields(self) for v in [getattr(self, f.name)]}
 
 
 def _meta_level(level: str) -> str:
