@@ -46,7 +46,9 @@ def publish_status(kube: KubeAPI, pod: Pod, att: PodAttachments, results: list[R
 
     entries = [s for d, r in zip(att.delegates, results, strict=True) for s in statuses_for(d, r)]
     try:
-        kube.set_network_status(pod.namespace, pod.name, att.pod_uid,
+        # the UID the API has: a static pod's CNI_ARGS carry the kubelet's UID, not its
+        # mirror pod's (lookup_pod accepted it already)
+        kube.set_network_status(pod.namespace, pod.name, pod.uid or att.pod_uid,
                                 format_network_status(entries))
     except KubeError as e:
         log.error("cannot write network-status of %s: %s", att.pod_ref, e)

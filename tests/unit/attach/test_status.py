@@ -110,6 +110,14 @@ def test_publish_status_writes_every_entry_and_one_event_per_attachment():
                             "Add eth0 [10.244.0.5/24] from cluster-net")]
 
 
+def test_publish_status_of_a_static_pod_uses_the_mirror_pods_uid():
+    """CNI_ARGS of a static pod carry the kubelet's UID; the precondition must be the UID
+    of the pod object the API has, or every write is a conflict."""
+    kube = FakeKube()
+    publish_status(kube, Pod("team-a", "web", "mirror-uid"), ATT, RESULTS)
+    assert [s[2] for s in kube.statuses] == ["mirror-uid"]
+
+
 def test_publish_status_api_failure_is_logged_not_raised(caplog):
     kube = FakeKube(fail=True)
     with caplog.at_level(logging.ERROR, logger="netattach"):
