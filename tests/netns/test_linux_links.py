@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno
+import ipaddress
+import subprocess
 
 import pytest
 
@@ -163,3 +165,21 @@ def test_a_name_no_link_can_have_is_not_found(netns_factory) -> None:
     with netlink_session(ns.path) as nl:
         for name in ("a\0b", "a/b", "x" * 16, ""):
             assert nl.find_link(name) is None, name
+
+
+def test_default_routes_are_replaced_in_the_main_table_only(netns_factory, ip_json) -> None:
+    """A policy-routing table's default route via the same link is not ours to remove."""
+    from netattach.linux.default_routes import set_default_routes
+
+    ns = netns_factory.make_netns("dr")
+    subprocess.run(["ip", "-n", ns.name, "link", "add", "v0", "type", "veth", "peer", "name",
+                    "v1"], check=True)
+    for cmd in (["link", "set", "v0", "up"], ["addr", "add", "192.0.2.5/24", "dev", "v0"],
+                ["route", "add", "default", "via", "192.0.2.1", "dev", "v0"],
+                ["route", "add", "default", "via", "192.0.2.1", "dev", "v0", "table", "100"]):
+        subprocess.run(["ip", "-n", ns.name, *cmd], check=True)
+    set_default_routes(ns.path, "v0", [ipaddress.ip_address("192.0.2.254")])
+    main = ip_json("route", "show", "default", netns=ns.name)
+    policy = ip_json("route", "show", "default", "table", "100", netns=ns.name)
+    assert [r["gateway"] for r in main] == ["192.0.2.254"]
+    assert [r["gateway"] for r in policy] == ["192.0.2.1"]

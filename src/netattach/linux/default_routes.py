@@ -13,10 +13,12 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def set_default_routes(netns: str, ifname: str, gateways: Sequence[IPAddress]) -> None:
-    """In `netns`, remove every default route via `ifname`, then add one via each gateway."""
+    """In `netns`, remove the main table's default routes via `ifname`, then add one via each
+    gateway."""
     with netlink_session(netns) as nl:
         link = nl.link(ifname)
-        for route in nl.routes(table=0, dev=link.index, default_only=True):
+        # main table only, where they are added back (policy-routing tables are not ours)
+        for route in nl.routes(dev=link.index, default_only=True):
             nl.del_route(route.dst, gateway=route.gateway, dev=link.index,
                          table=route.table, priority=route.priority)
         for gw in gateways:
