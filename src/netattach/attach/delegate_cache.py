@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import errno
 import json
+import logging
 import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from typing import Any
 from netattach.cni.config import NetConfList
 from netattach.cni.errors import CNIError, Code
 from netattach.fsutil import read_file_at, remove_stale_temp_files, write_atomically
+
+log = logging.getLogger("netattach")
 
 KIND = "netattachDelegatesV1"
 FORMAT = 2
@@ -143,10 +146,16 @@ class DelegateCache:
                            "netattach can write (it needs root)") from None
 
     def load(self, container_id: str) -> PodAttachments | None:
+        path = self.path(container_id)
         try:
-            return self._parse(self.path(container_id).read_bytes())
+            raw = path.read_bytes()
         except OSError:
             return None
+        entry = self._parse(raw)
+        if entry is None:  # DEL goes on without it: say which file, so it can be looked at
+            log.warning("delegate cache %s cannot be read (not a netattach delegate cache "
+                        "or damaged); the attachments it lists are not deleted from it", path)
+        return entry
 
     @staticmethod
     def _parse(raw: bytes) -> PodAttachments | None:

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import logging
 import stat
 
 import pytest
@@ -131,10 +132,12 @@ def test_format_1_still_loads(cache):
                 "delegates": [{"name": "x", "ifname": "eth0", "conflist": CLUSTER,
                                "cniArgs": [["only-a-key"]]}]}).encode(),
 ])
-def test_damaged_or_foreign_file_reads_as_none(cache, content):
+def test_damaged_or_foreign_file_reads_as_none(cache, content, caplog):
     cache.root.mkdir(parents=True)
     cache.path("cid-1").write_bytes(content)
-    assert cache.load("cid-1") is None
+    with caplog.at_level(logging.WARNING, logger="netattach"):
+        assert cache.load("cid-1") is None
+    assert f"delegate cache {cache.path('cid-1')} cannot be read" in caplog.text
     assert cache.all() == []
 
 
