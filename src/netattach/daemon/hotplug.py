@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("netattach.daemon.hotplug")
 
-NETWORKS = "k8s.v1.cni.cncf.io/networks"
 
 
 class HotPlug:
@@ -46,7 +45,7 @@ class HotPlug:
         """Watch callback: queue the pod when its networks annotation changed."""
         if old is None or new is None:
             return  # a new pod gets its networks from CNI ADD; a deleted one from DEL
-        if old.annotations.get(NETWORKS, "") != new.annotations.get(NETWORKS, ""):
+        if old.networks_annotation != new.networks_annotation:
             self._todo.put((new.namespace, new.name))
 
     def reconcile_all(self) -> None:

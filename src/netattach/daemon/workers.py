@@ -152,17 +152,32 @@ class Worker:
     alive: bool = False
 
     def start(self) -> None:
+        """Start the worker process, retiring a previous one first (its channel closed, the
+        process killed if it still runs and reaped)."""
+        self._retire()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "netattach.daemon.worker", str(theirs.fileno())],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+        except BaseException:
+            ours.close()
+            raise
         finally:
             theirs.close()
-        self.channel = Channel(ours)
-        self.channel.send(("config", dict(self.config)))
+        channel = self.channel = Channel(ours)
+        channel.send(("config", dict(self.config)))
         self.alive = True
-        threading.Thread(target=self._read, name=f"worker-{self.index}", daemon=True).start()
+        threading.Thread(target=self._read, args=(channel,), name=f"worker-{self.index}",
+                         daemon=True).start()
+
+    def _retire(self) -> None:
+        if self.channel is not None:
+            self.channel.close()
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait()
 
     def run(self, rid: int, env: Mapping[str, str], stdin: bytes, want_uid: str,
             fields: Mapping[str, str]) -> Future[Reply]:
@@ -182,11 +197,10 @@ class Worker:
     def load(self) -> int:
         return len(self.pending)
 
-    def _read(self) -> None:
-        assert self.channel is not None
+    def _read(self, channel: Channel) -> None:
         try:
             while True:
-                message = self.channel.recv()
+                message = channel.recv()
                 if message[0] == "done":
                     with self.lock:
                         entry = self.pending.pop(message[1], None)
@@ -195,20 +209,25 @@ class Worker:
                 elif message[0] == "kube":
                     self.calls.submit(self._kube_call, *message[1:])
         except (EOFError, OSError, pickle.UnpicklingError) as e:
-            if self.alive:
+            if self.alive and self.channel is channel:
                 log.error("worker %d (pid %s) is gone: %s", self.index,
                           self.proc.pid if self.proc else "?", e)
         finally:
-            self._fail_all()
+            if self.channel is channel:  # not a retired process's channel
+                self._fail_all()
 
     def _kube_call(self, cid: int, rid: int, method: str, args: tuple[Any, ...]) -> None:
         with self.lock:
             entry = self.pending.get(rid)
         api = self.kube_for(entry[1] if entry else "")
         try:
-            if method not in KUBE_CALLS or api is None:
+            if method not in KUBE_CALLS:
                 raise CNIError(999, f"worker asked for {method!r}, which the daemon does not "
                                "serve", "this is a bug, please report it")
+            if api is None:
+                raise CNIError(7, f"netattach daemon: no Kubernetes API credentials to answer "
+                               f"{method}", "set kubeconfig in the daemon config, or run the "
+                               "daemon in a pod with a service account")
             value = getattr(api, method)(*args)
             message: tuple[Any, ...] = ("kube-reply", cid, True, value)
         except Exception as e:  # noqa: BLE001 - the worker raises it in the request
