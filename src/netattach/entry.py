@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Mapping
 
-DEFAULT_CNI_DIR = "/var/lib/cni/multus"  # attach.config.DEFAULT_CNI_DIR, not imported: cheap path
+DEFAULT_CNI_DIR = "/var/lib/cni/multus"  # attach.delegate_cache's, not imported: cheap path
 
 
 def run_plugin(type_name: str) -> int:
@@ -37,8 +37,9 @@ def run_plugin(type_name: str) -> int:
 
 def nothing_to_delete(env: Mapping[str, str], stdin: bytes) -> bool:
     """A meta-plugin DEL with no delegate cache and no netns (empty or gone): nothing of the
-    sandbox is left in a pod, and nothing recorded says what else to delete. (With a netns
-    and no cache, the full DEL recomputes the plan from the API, as Multus does.)"""
+    sandbox is left in a pod, and nothing recorded says what else to delete. The same rule
+    as MetaPlugin.delete's, answered here before any import. (With a netns and no cache,
+    the full DEL recomputes the plan from the API, as Multus does.)"""
     netns = env.get("CNI_NETNS", "")
     if netns and os.path.exists(netns):
         return False

@@ -62,3 +62,11 @@ def test_del_with_a_cache_takes_the_full_path(tmp_path: Path) -> None:
            "CNI_NETNS": ""}
     _, loaded, rc = probe("netattach", env, conf)
     assert rc == 0 and "netattach.attach.meta" in loaded
+
+
+def test_the_cheap_paths_cni_dir_default_is_the_meta_plugins():
+    """entry.py keeps its own copy (importing the cache module would cost the cheap path)."""
+    from netattach import entry
+    from netattach.attach.delegate_cache import DEFAULT_CNI_DIR
+
+    assert entry.DEFAULT_CNI_DIR == DEFAULT_CNI_DIR

@@ -11,8 +11,9 @@ from netattach.cni import schema
 from netattach.cni.config import NetConf, NetConfList
 from netattach.cni.errors import CNIError, Code
 
+from .delegate_cache import DEFAULT_CNI_DIR
+
 DEFAULT_CONF_DIR = "/etc/cni/multus/net.d"
-DEFAULT_CNI_DIR = "/var/lib/cni/multus"
 DEFAULT_BIN_DIR = "/opt/cni/bin"
 DEFAULT_NAMESPACE = "kube-system"
 

@@ -25,6 +25,8 @@ from netattach.fsutil import read_file_at, remove_stale_temp_files, write_atomic
 
 log = logging.getLogger("netattach")
 
+DEFAULT_CNI_DIR = "/var/lib/cni/multus"  # the meta plugin's default "cniDir", as Multus's
+
 KIND = "netattachDelegatesV1"
 FORMAT = 2
 FORMAT_MARK = f'"format": {FORMAT},'.encode()  # as save() writes it: configs as JSON objects

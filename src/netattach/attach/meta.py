@@ -133,7 +133,14 @@ class MetaPlugin(BasePlugin):
             log.warning("DEL %s: ignoring a config ADD would refuse: %s", request.container_id,
                         err)
             return
-        att = ctx.cache.load(request.container_id) or replan_for_delete(ctx, request)
+        att = ctx.cache.load(request.container_id)
+        if att is None:
+            if not (request.netns and os.path.exists(request.netns)):
+                # no record and no pod netns (containerd's second DEL): nothing of the
+                # sandbox is left to find; thin mode answers this before any import
+                # (entry.nothing_to_delete), thick mode here
+                return
+            att = replan_for_delete(ctx, request)
         if att is None:
             return
         att = replace(att, netns=request.netns)

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from netattach.attach.delegate_cache import DEFAULT_CNI_DIR
+
 if TYPE_CHECKING:
     from netattach.attach.delegate_cache import PodAttachments
-
-DEFAULT_CNI_DIR = "/var/lib/cni/multus"  # the meta plugin's default "cniDir"
 
 
 def netns_key(path: str) -> str:
